@@ -1,0 +1,98 @@
+"""The Starlette application: ``/t/{tenant}/graphql``, ``/healthz``, ``/readyz``, ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from tortoise import connections
+
+from dangan import database
+from dangan.devstack import Endpoints
+from dangan.graphql.endpoint import graphql_endpoint
+from dangan.logs import configure_logging
+from dangan.metrics import REGISTRY
+from dangan.services.ratelimit import LoginThrottle
+from dangan.settings import Settings
+from dangan.storage import ensure_bucket, s3_client
+from dangan.tenants.migrations import migrate_platform
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _check(name: str, probe: object) -> tuple[str, str]:
+    try:
+        await asyncio.wait_for(probe, timeout=3)  # type: ignore[arg-type]
+        return name, "ok"
+    except Exception as exc:  # any failure means "not ready"; say which part
+        return name, f"failed: {type(exc).__name__}"
+
+
+async def readyz(request: Request) -> Response:
+    state = request.app.state
+    checks = dict(
+        await asyncio.gather(
+            _check("postgres", connections.get("default").execute_query("SELECT 1")),
+            _check("redis", state.redis.ping()),
+            _check("s3", asyncio.to_thread(state.s3.bucket_exists, state.settings.s3_bucket)),
+        )
+    )
+    ready = all(value == "ok" for value in checks.values())
+    return Response(
+        orjson.dumps({"ready": ready, "checks": checks}),
+        status_code=200 if ready else 503,
+        media_type="application/json",
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings, endpoints: Endpoints, *, own_database: bool = True) -> Starlette:
+    """The ASGI app. ``own_database=False`` leaves the Tortoise pool to the caller (tests
+    and benchmarks that share one pool between the app and their own fixtures)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_logging(settings)
+        if own_database:
+            await database.connect(endpoints.database_url, pool_size=settings.db_pool_size)
+            await migrate_platform()
+        app.state.redis = Redis.from_url(endpoints.redis_url)
+        app.state.s3 = s3_client(endpoints)
+        await asyncio.to_thread(ensure_bucket, app.state.s3, settings.s3_bucket)
+        app.state.login_throttle = LoginThrottle.create(
+            app.state.redis,
+            settings.redis_namespace,
+            max_failures=settings.login_max_failures,
+            window_seconds=settings.login_window_seconds,
+        )
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            if own_database:
+                await database.disconnect()
+
+    app = Starlette(
+        routes=[
+            Route("/t/{tenant}/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,301 @@
+"""The ``dangan`` command (see DESIGN.md, Commands)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from dangan import database
+from dangan.devstack import DevStack, Endpoints, stack_endpoints
+from dangan.services.api_keys import create_app as do_create_app
+from dangan.services.api_keys import revoke_app
+from dangan.services.authentication import member_identity_id
+from dangan.services.errors import DanganError, NotFound
+from dangan.services.people import create_user
+from dangan.services.tokens import issue_token
+from dangan.settings import Settings, get_settings
+from dangan.tenants.migrations import migrate_platform, migrate_tenant
+from dangan.tenants.provisioning import create_tenant
+from dangan.tenants.registry import find_tenant, list_tenants
+from dangan.tenants.scope import TenantRef
+
+T = TypeVar("T")
+app = typer.Typer(
+    help="Dangan (档案): multi-tenant customer archives.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+tenant_app = typer.Typer(help="Tenants (subsidiaries): create, list, migrate.")
+user_app = typer.Typer(help="People and their membership of a tenant.")
+token_app = typer.Typer(help="Bearer tokens for people.")
+apps_app = typer.Typer(help="Partner apps and their API keys.")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(apps_app, name="app")
+console = Console()
+err = Console(stderr=True)
+
+
+def _run_with_db(work: Callable[[Settings, Endpoints], Awaitable[T]]) -> T:
+    """Run ``work`` against the configured (or a running / temporary embedded) stack."""
+    settings = get_settings()
+
+    async def main(endpoints: Endpoints) -> T:
+        await database.connect(endpoints.database_url, pool_size=2)
+        try:
+            await migrate_platform()
+            return await work(settings, endpoints)
+        finally:
+            await database.disconnect()
+
+    try:
+        with stack_endpoints(settings) as endpoints:
+            return asyncio.run(main(endpoints))
+    except DanganError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+
+
+async def _tenant(slug: str) -> TenantRef:
+    tenant = await find_tenant(slug)
+    if tenant is None:
+        raise NotFound(f"no tenant named {slug!r} (see `dangan tenant list`)")
+    return tenant
+
+
+@tenant_app.command("create")
+def tenant_create(slug: str, name: Annotated[str, typer.Option(help="Display name")]) -> None:
+    """Create a tenant: registry row, PostgreSQL role and schema, all migrations."""
+
+    async def work(settings: Settings, endpoints: Endpoints) -> TenantRef:
+        return await create_tenant(slug, name)
+
+    tenant = _run_with_db(work)
+    console.print(
+        f"created tenant {tenant.slug} (schema {tenant.schema_name}, "
+        f"version {tenant.schema_version})"
+    )
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """List tenants with their schema version and status."""
+
+    async def work(settings: Settings, endpoints: Endpoints) -> list[TenantRef]:
+        return await list_tenants()
+
+    table = Table("slug", "name", "schema", "version", "status")
+    for t in _run_with_db(work):
+        table.add_row(t.slug, t.name, t.schema_name, str(t.schema_version), t.status)
+    console.print(table)
+
+
+@tenant_app.command("migrate")
+def tenant_migrate(
+    all_: Annotated[bool, typer.Option("--all", help="Migrate every tenant")] = False,
+    slug: Annotated[str | None, typer.Argument(help="One tenant")] = None,
+) -> None:
+    """Apply pending migrations; resumable, with a progress bar."""
+    if not all_ and not slug:
+        raise typer.BadParameter("give a tenant slug or --all")
+
+    async def work(settings: Settings, endpoints: Endpoints) -> int:
+        tenants = await list_tenants() if all_ else [await _tenant(slug or "")]
+        applied = 0
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("migrating tenants", total=len(tenants))
+            for tenant in tenants:
+                bar.update(task, description=f"migrating {tenant.slug}")
+                applied += await migrate_tenant(tenant)
+                bar.advance(task)
+        return applied
+
+    applied = _run_with_db(work)
+    console.print(f"done: {applied} migration(s) applied")
+
+
+@user_app.command("create")
+def user_create(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    email: Annotated[str, typer.Option()],
+    role: Annotated[list[str], typer.Option(help="admin, manager, sales or auditor")],
+    department: Annotated[str | None, typer.Option(help="Path such as 'Sales/East'")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    password: Annotated[str | None, typer.Option(help="Enables the login mutation")] = None,
+) -> None:
+    """Create (or update) a person and make them a member of a tenant."""
+
+    async def work(settings: Settings, endpoints: Endpoints) -> Any:
+        return await create_user(
+            await _tenant(tenant),
+            email,
+            role,
+            display_name=name,
+            department=department,
+            password=password,
+        )
+
+    person = _run_with_db(work)
+    console.print(
+        f"user {person.email} (id {person.identity_id}) in {tenant} as {', '.join(person.roles)}"
+    )
+
+
+@token_app.command("create")
+def token_create(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    email: Annotated[str, typer.Option()],
+    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds")] = None,
+) -> None:
+    """Print a bearer token for a member of the tenant."""
+
+    async def work(settings: Settings, endpoints: Endpoints) -> str:
+        t = await _tenant(tenant)
+        identity_id = await member_identity_id(t, email)
+        return issue_token(
+            identity_id,
+            t.slug,
+            secret=settings.secret_key,
+            ttl_seconds=ttl or settings.token_ttl_seconds,
+        ).token
+
+    print(_run_with_db(work))
+
+
+@apps_app.command("create")
+def app_create(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    name: Annotated[str, typer.Option()],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: customers:read,customers:write")],
+) -> None:
+    """Create a partner app and print its API key (shown only this once)."""
+
+    async def work(settings: Settings, endpoints: Endpoints) -> Any:
+        return await do_create_app(await _tenant(tenant), name, scopes.split(","))
+
+    created = _run_with_db(work)
+    err.print(
+        f"app {created.name} with scopes {', '.join(created.scopes)}; "
+        "store this key now, it is not shown again:"
+    )
+    print(created.key)
+
+
+@apps_app.command("revoke")
+def app_revoke(
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    name: Annotated[str, typer.Option()],
+) -> None:
+    """Revoke a partner app's key at once."""
+
+    async def work(settings: Settings, endpoints: Endpoints) -> None:
+        await revoke_app(await _tenant(tenant), name)
+
+    _run_with_db(work)
+    console.print(f"revoked {name}")
+
+
+@app.command("demo")
+def demo() -> None:
+    """Seed the demo tenants and write <data dir>/demo-credentials.json."""
+    from dangan.demo.seed import seed_demo, write_credentials
+
+    async def work(settings: Settings, endpoints: Endpoints) -> Any:
+        base = f"http://{settings.host}:{settings.port}"
+        return await seed_demo(settings, base, progress=console.print)
+
+    settings = get_settings()
+    document = _run_with_db(work)
+    path = settings.data_dir / "demo-credentials.json"
+    write_credentials(path, document)
+    console.print(f"credentials written to {path}")
+
+
+def _serve_config(settings: Settings, endpoints: Endpoints) -> uvicorn.Config:
+    from dangan.app import create_app
+
+    return uvicorn.Config(
+        create_app(settings, endpoints),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        lifespan="on",
+    )
+
+
+@app.command("serve")
+def serve() -> None:
+    """Run the API (uvicorn)."""
+    settings = get_settings()
+    with stack_endpoints(settings) as endpoints:
+        uvicorn.Server(_serve_config(settings, endpoints)).run()
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run the arq worker."""
+    from dangan.workers.settings import run_worker
+
+    settings = get_settings()
+    with stack_endpoints(settings) as endpoints:
+        _run_until_signal(run_worker(settings, endpoints))
+
+
+def _run_until_signal(main: Awaitable[None]) -> None:
+    async def runner() -> None:
+        task = asyncio.ensure_future(main)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(runner())
+
+
+@app.command("dev")
+def dev(
+    demo_data: Annotated[bool, typer.Option("--demo", help="Seed the demo first")] = False,
+) -> None:
+    """Embedded PostgreSQL + Redis + S3, migrations, (demo,) API and worker in one tree."""
+    from dangan.demo.seed import seed_demo, write_credentials
+    from dangan.workers.settings import run_worker
+
+    settings = get_settings()
+    with DevStack(settings) as endpoints:
+
+        async def main() -> None:
+            await database.connect(endpoints.database_url, pool_size=2)
+            await migrate_platform()
+            for tenant in await list_tenants():
+                await migrate_tenant(tenant)
+            if demo_data:
+                base = f"http://{settings.host}:{settings.port}"
+                document = await seed_demo(settings, base, progress=console.print)
+                write_credentials(settings.data_dir / "demo-credentials.json", document)
+            await database.disconnect()
+            server = uvicorn.Server(_serve_config(settings, endpoints))
+            worker_task = asyncio.create_task(run_worker(settings, endpoints))
+            url = f"http://{settings.host}:{settings.port}"
+            console.print(f"[bold]Dangan is up.[/bold] GraphiQL: {url}/t/east/graphql")
+            if demo_data:
+                console.print(f"Demo credentials: {settings.data_dir / 'demo-credentials.json'}")
+            try:
+                await server.serve()
+            finally:
+                worker_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await worker_task
+
+        asyncio.run(main())

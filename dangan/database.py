@@ -1,0 +1,48 @@
+"""Connecting Tortoise (and so asyncpg) to the platform database, once per process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
+
+from dangan.models import MODEL_MODULES
+
+
+class SafeConnection(asyncpg.Connection):
+    """A pooled connection that always drops any role before it is reused.
+
+    Request code only ever uses ``SET LOCAL ROLE`` (undone at commit or rollback); this
+    is the safety net should anything ever run a session-level ``SET ROLE``: asyncpg's
+    default reset (``RESET ALL``) does not reset the role (FINDINGS.md).
+    """
+
+    def get_reset_query(self) -> str:
+        return "RESET ROLE;\n" + str(super().get_reset_query())
+
+
+def tortoise_config(database_url: str, *, pool_size: int = 10) -> dict[str, Any]:
+    connection = expand_db_url(database_url)
+    connection["credentials"].update(
+        minsize=1,
+        maxsize=pool_size,
+        connection_class=SafeConnection,
+        server_settings={"application_name": "dangan"},
+    )
+    return {
+        "connections": {"default": connection},
+        "apps": {"models": {"models": MODEL_MODULES, "default_connection": "default"}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def connect(database_url: str, *, pool_size: int = 10) -> None:
+    """Open the pool. Platform DDL is applied by :func:`dangan.tenants.migrations`."""
+    await Tortoise.init(config=tortoise_config(database_url, pool_size=pool_size))
+
+
+async def disconnect() -> None:
+    await Tortoise.close_connections()

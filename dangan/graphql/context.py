@@ -1,0 +1,42 @@
+"""The typed request context every resolver receives as ``info.context``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from dangan.services import customers
+from dangan.services.callers import Caller
+from dangan.services.errors import Unauthenticated
+from dangan.services.ratelimit import LoginThrottle
+from dangan.settings import Settings
+from dangan.tenants.scope import TenantRef
+
+
+def _loader(fetch: Any) -> DataLoader[int, Any]:
+    async def load(keys: list[int]) -> list[Any]:
+        found = await fetch(keys)
+        return [found.get(key) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+@dataclass
+class Context:
+    tenant: TenantRef
+    caller: Caller | None
+    settings: Settings
+    request_id: str
+    client_address: str
+    login_throttle: LoginThrottle
+    members: DataLoader[int, Any] = field(default_factory=lambda: _loader(customers.members_by_id))
+    departments: DataLoader[int, Any] = field(
+        default_factory=lambda: _loader(customers.departments_by_id)
+    )
+
+    def require_caller(self) -> Caller:
+        if self.caller is None:
+            raise Unauthenticated("sign in first")
+        return self.caller

@@ -1,0 +1,218 @@
+"""``/t/{tenant}/graphql``: one HTTP request → one caller, one tenant, one transaction.
+
+Order of checks, each with its own HTTP status:
+tenant known (404) → credential valid (401) and of this tenant (403) → document within
+limits and valid (400) → executed inside the tenant transaction (200). The only thing an
+anonymous caller may run is the ``login`` mutation.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+import orjson
+import structlog
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+    validate,
+)
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from dangan.graphql.context import Context
+from dangan.graphql.errors import error_body, format_error
+from dangan.graphql.graphiql import graphiql_page
+from dangan.graphql.limits import Limits, check_limits
+from dangan.graphql.schema import schema
+from dangan.metrics import GRAPHQL_ERRORS, GRAPHQL_LATENCY, GRAPHQL_REQUESTS
+from dangan.services.authentication import authenticate
+from dangan.services.callers import Caller
+from dangan.services.errors import DanganError, Forbidden, Unauthenticated
+from dangan.settings import Settings
+from dangan.tenants.registry import find_tenant
+from dangan.tenants.scope import run_in_tenant
+
+log = structlog.get_logger("dangan.api")
+ANONYMOUS_FIELDS = frozenset({"login", "__typename"})
+_STATUS = {Unauthenticated: 401, Forbidden: 403}
+
+
+class HttpFailure(Exception):
+    def __init__(self, status: int, errors: list[dict[str, Any]]) -> None:
+        self.status = status
+        self.errors = errors
+
+
+def _json(payload: Any, status: int, request_id: str) -> Response:
+    return Response(
+        orjson.dumps(payload),
+        status_code=status,
+        media_type="application/json",
+        headers={"X-Request-Id": request_id},
+    )
+
+
+async def _read_body(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        params = dict(request.query_params)
+        if "variables" in params:
+            params["variables"] = orjson.loads(params["variables"])
+        return params
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise HttpFailure(
+            400, [error_body("the request body is not valid JSON", "BAD_USER_INPUT")]
+        ) from exc
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        raise HttpFailure(
+            400, [error_body("send a JSON object with a 'query' string", "BAD_USER_INPUT")]
+        )
+    return body
+
+
+def _parse(
+    settings: Settings, body: dict[str, Any]
+) -> tuple[DocumentNode, OperationDefinitionNode]:
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        raise HttpFailure(400, [error_body("variables must be a JSON object", "BAD_USER_INPUT")])
+    try:
+        document = parse(body["query"], max_tokens=settings.max_tokens)
+    except GraphQLError as exc:
+        raise HttpFailure(400, [error_body(exc.message, "BAD_USER_INPUT")]) from exc
+    operation = get_operation_ast(document, body.get("operationName"))
+    if operation is None:
+        raise HttpFailure(
+            400, [error_body("name the operation to run (operationName)", "BAD_USER_INPUT")]
+        )
+    return document, operation
+
+
+def _validate(settings: Settings, document: DocumentNode, variables: dict[str, Any]) -> None:
+    limits = Limits(settings.max_query_depth, settings.max_aliases, settings.max_query_cost)
+    errors = check_limits(document, variables, limits) or validate(schema._schema, document)
+    if errors:
+        raise HttpFailure(400, [error_body(e.message, "BAD_USER_INPUT") for e in errors])
+
+
+def _is_anonymous_allowed(operation: OperationDefinitionNode) -> bool:
+    fields = operation.selection_set.selections
+    return operation.operation is OperationType.MUTATION and all(
+        isinstance(f, FieldNode) and f.name.value in ANONYMOUS_FIELDS for f in fields
+    )
+
+
+async def _caller(
+    request: Request, tenant: Any, settings: Settings, operation: OperationDefinitionNode
+) -> Caller | None:
+    authorization = request.headers.get("authorization")
+    if not authorization and _is_anonymous_allowed(operation):
+        return None
+    try:
+        return await authenticate(tenant, authorization, secret=settings.secret_key)
+    except (Unauthenticated, Forbidden) as exc:
+        raise HttpFailure(_STATUS[type(exc)], [error_body(exc.message, exc.code)]) from exc
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    request_id = uuid.uuid4().hex[:16]
+    slug = request.path_params["tenant"]
+    started = time.perf_counter()
+    operation_type = "unknown"
+    status = 200
+    try:
+        if (
+            request.method == "GET"
+            and settings.graphiql_enabled
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            return HTMLResponse(graphiql_page())
+        tenant = await find_tenant(slug)
+        if tenant is None or tenant.status != "active":
+            raise HttpFailure(404, [error_body(f"no tenant named {slug!r}", "NOT_FOUND")])
+        body = await _read_body(request)
+        document, operation = _parse(settings, body)
+        operation_type = operation.operation.value
+        if request.method == "GET" and operation.operation is not OperationType.QUERY:
+            raise HttpFailure(
+                405, [error_body("only queries may be sent with GET", "BAD_USER_INPUT")]
+            )
+        caller = await _caller(request, tenant, settings, operation)
+        variables = body.get("variables") or {}
+        _validate(settings, document, variables)
+        context = Context(
+            tenant=tenant,
+            caller=caller,
+            settings=settings,
+            request_id=request_id,
+            client_address=request.client.host if request.client else "unknown",
+            login_throttle=request.app.state.login_throttle,
+        )
+
+        async def execute() -> Any:
+            result = await schema.execute(
+                body["query"],
+                variable_values=variables,
+                context_value=context,
+                operation_name=body.get("operationName"),
+            )
+            stale = next(
+                (
+                    e.original_error
+                    for e in result.errors or ()
+                    if isinstance(e.original_error, asyncpg.InvalidCachedStatementError)
+                ),
+                None,
+            )
+            if stale is not None:
+                raise stale
+            return result
+
+        # Signing in reads only platform tables, which the tenant role cannot see.
+        platform_only = _is_anonymous_allowed(operation)
+        result = await (execute() if platform_only else run_in_tenant(tenant, execute))
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            payload["errors"] = [format_error(e, request_id) for e in result.errors]
+            for err in payload["errors"]:
+                GRAPHQL_ERRORS.labels(err["extensions"]["code"]).inc()
+        return _json(payload, 200, request_id)
+    except HttpFailure as failure:
+        status = failure.status
+        for err in failure.errors:
+            GRAPHQL_ERRORS.labels(err["extensions"]["code"]).inc()
+        return _json({"errors": failure.errors}, failure.status, request_id)
+    except DanganError as exc:
+        status = 400
+        return _json({"errors": [error_body(exc.message, exc.code)]}, 400, request_id)
+    except Exception:
+        status = 500
+        log.exception("request failed", request_id=request_id, tenant=slug)
+        GRAPHQL_ERRORS.labels("INTERNAL").inc()
+        return _json(
+            {
+                "errors": [
+                    error_body(
+                        f"internal error (request id {request_id})",
+                        "INTERNAL",
+                        requestId=request_id,
+                    )
+                ]
+            },
+            500,
+            request_id,
+        )
+    finally:
+        GRAPHQL_REQUESTS.labels(slug if status != 404 else "-", operation_type, str(status)).inc()
+        GRAPHQL_LATENCY.labels(operation_type).observe(time.perf_counter() - started)

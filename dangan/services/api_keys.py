@@ -1,0 +1,99 @@
+"""Partner-app API keys: shown once, stored as a SHA-256 hash, bound to one tenant.
+
+A key is ``dgk_<key id>_<secret>`` with 256 bits of secret, so a fast hash is the right
+tool (as for GitHub tokens): argon2 would protect nothing more and cost every request
+tens of milliseconds. The key id finds the row; the hash is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from tortoise import connections
+
+from dangan.services.callers import APP_SCOPES
+from dangan.services.errors import BadUserInput, Conflict, NotFound
+from dangan.tenants.scope import TenantRef
+
+PREFIX = "dgk_"
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    app_id: int
+    name: str
+    key: str
+    scopes: tuple[str, ...]
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def split_key(key: str) -> tuple[str, str] | None:
+    if not key.startswith(PREFIX):
+        return None
+    parts = key[len(PREFIX) :].split("_", 1)
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        return None
+    return parts[0], parts[1]
+
+
+def check_scopes(scopes: list[str]) -> tuple[str, ...]:
+    unknown = sorted(set(scopes) - set(APP_SCOPES))
+    if unknown or not scopes:
+        raise BadUserInput(
+            f"scopes must be among {', '.join(APP_SCOPES)} (got {', '.join(unknown) or 'none'})",
+            field="scopes",
+        )
+    return tuple(sorted(set(scopes)))
+
+
+async def create_app(tenant: TenantRef, name: str, scopes: list[str]) -> CreatedKey:
+    name = name.strip()
+    if not name:
+        raise BadUserInput("name must not be empty", field="name")
+    checked = check_scopes(scopes)
+    key_id = secrets.token_hex(6)
+    key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    db = connections.get("default")
+    rows = await db.execute_query_dict(
+        "INSERT INTO public.api_client (tenant_id, name, key_id, key_hash, scopes)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING id",
+        [tenant.id, name, key_id, _hash(key), list(checked)],
+    )
+    if not rows:
+        raise Conflict(f"an app named {name!r} already exists in {tenant.slug}", field="name")
+    return CreatedKey(app_id=rows[0]["id"], name=name, key=key, scopes=checked)
+
+
+async def revoke_app(tenant: TenantRef, name: str) -> None:
+    db = connections.get("default")
+    count, _ = await db.execute_query(
+        "UPDATE public.api_client SET status = 'revoked', revoked_at = now()"
+        " WHERE tenant_id = $1 AND name = $2 AND status = 'active'",
+        [tenant.id, name],
+    )
+    if not count:
+        raise NotFound(f"no active app named {name!r} in {tenant.slug}", field="name")
+
+
+def key_matches(key: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(_hash(key), stored_hash)
+
+
+async def rotate_app_key(tenant: TenantRef, name: str) -> CreatedKey:
+    """Issue a new key for an existing app (the old key stops working at once)."""
+    key_id = secrets.token_hex(6)
+    key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    rows = await connections.get("default").execute_query_dict(
+        "UPDATE public.api_client SET key_id = $3, key_hash = $4, status = 'active',"
+        " revoked_at = NULL WHERE tenant_id = $1 AND name = $2 RETURNING id, scopes",
+        [tenant.id, name, key_id, _hash(key)],
+    )
+    if not rows:
+        raise NotFound(f"no app named {name!r} in {tenant.slug}", field="name")
+    return CreatedKey(app_id=rows[0]["id"], name=name, key=key, scopes=tuple(rows[0]["scopes"]))

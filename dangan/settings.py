@@ -1,0 +1,71 @@
+"""Every knob Dangan has, read once from the environment (``DANGAN_*``).
+
+This module is the only reader of the environment. Unset URLs mean "use the embedded
+stack under ``data_dir``" (see :mod:`dangan.devstack`); each URL replaces only its own
+part of that stack.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dangan-dev-secret-key-change-me-in-production-0123456789"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DANGAN_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Path(".dangan")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    s3_endpoint: str | None = None
+    s3_access_key: str = "dangan"
+    s3_secret_key: str = "dangan-secret"
+    s3_bucket: str = "dangan"
+    s3_secure: bool = False
+
+    secret_key: str = DEV_SECRET_KEY
+    token_ttl_seconds: int = 12 * 3600
+
+    # Prefix of every Redis key (queue, counters, progress): deployments or test runs
+    # sharing one Redis keep apart by giving each its own.
+    redis_namespace: str = "dangan"
+
+    @property
+    def queue_name(self) -> str:
+        return f"{self.redis_namespace}:queue"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_size: int = 10
+
+    # GraphQL document limits (OWASP GraphQL cheat sheet): rejected before execution.
+    max_query_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_query_cost: int = 50_000
+    max_page_size: int = 1000
+
+    # Login throttling: failures allowed per e-mail (and per client address) per window.
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+
+    # Where `dangan demo` writes tokens and keys; tests point it elsewhere.
+    demo_customers_per_tenant: int = Field(default=1000, ge=0)
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.env == "dev"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

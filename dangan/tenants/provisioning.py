@@ -1,0 +1,70 @@
+"""Creating a tenant: registry row, PostgreSQL role, schema, every migration — atomically.
+
+PostgreSQL DDL is transactional, role creation included, so a failure anywhere leaves
+nothing behind: no half-made schema, no orphan role, no registry row.
+"""
+
+from __future__ import annotations
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from dangan.services.errors import BadUserInput, Conflict
+from dangan.tenants.migrations import apply_tenant_migration
+from dangan.tenants.names import check_slug, quote_ident, role_for, schema_for
+from dangan.tenants.registry import find_tenant
+from dangan.tenants.scope import TenantRef
+from dangan.tenants.versions import TENANT_MIGRATIONS
+
+
+async def _grant_set_only(conn: BaseDBAsyncClient, role: str) -> None:
+    """Let the app role ``SET ROLE`` to the tenant role without inheriting its rights."""
+    _, rows = await conn.execute_query("SELECT current_setting('server_version_num')::int AS v")
+    if rows[0]["v"] >= 160000:
+        await conn.execute_script(
+            f"GRANT {quote_ident(role)} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE"
+        )
+    else:
+        # PostgreSQL 15: the app role is NOINHERIT (or a superuser, which needs no grant
+        # for SET ROLE but gets one anyway so the setup is the same everywhere).
+        await conn.execute_script(f"GRANT {quote_ident(role)} TO CURRENT_USER")
+
+
+async def create_tenant(slug: str, name: str) -> TenantRef:
+    check_slug(slug)
+    name = name.strip()
+    if not name:
+        raise BadUserInput("name must not be empty", field="name")
+    if await find_tenant(slug):
+        raise Conflict(f"tenant {slug!r} already exists", field="slug")
+    schema = schema_for(slug)
+    async with in_transaction() as conn:
+        _, meta = await conn.execute_query(
+            "SELECT value FROM public.platform_meta WHERE key = 'deployment_id'"
+        )
+        role = role_for(slug, meta[0]["value"])
+        rows = await conn.execute_query_dict(
+            "INSERT INTO public.tenant (slug, name, schema_name, role_name, status)"
+            " VALUES ($1, $2, $3, $4, 'provisioning') RETURNING id",
+            [slug, name, schema, role],
+        )
+        tenant = TenantRef(
+            id=rows[0]["id"],
+            slug=slug,
+            name=name,
+            schema_name=schema,
+            role_name=role,
+            status="active",
+            schema_version=0,
+        )
+        await conn.execute_script(f"CREATE ROLE {quote_ident(role)} NOLOGIN NOINHERIT")
+        await _grant_set_only(conn, role)
+        await conn.execute_script(
+            f"CREATE SCHEMA {quote_ident(schema)} AUTHORIZATION {quote_ident(role)}"
+        )
+        for migration in TENANT_MIGRATIONS:
+            await apply_tenant_migration(conn, tenant, migration)
+        await conn.execute_query(
+            "UPDATE public.tenant SET status = 'active' WHERE id = $1", [tenant.id]
+        )
+    return TenantRef(**{**tenant.__dict__, "schema_version": TENANT_MIGRATIONS[-1].version})

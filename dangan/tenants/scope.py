@@ -1,0 +1,109 @@
+"""The tenant transaction: the one way request code reaches tenant data.
+
+Every request runs in one transaction that begins with ``SET LOCAL search_path`` to the
+tenant schema and ``SET LOCAL ROLE`` to the tenant role, so even a query that forgot
+the tenant cannot read another tenant's tables: PostgreSQL refuses it. Both settings end
+with the transaction, so a pooled connection goes back clean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import asyncpg
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from dangan.tenants.names import quote_ident
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """What the request path needs to know about a tenant (from the registry)."""
+
+    id: int
+    slug: str
+    name: str
+    schema_name: str
+    role_name: str
+    status: str
+    schema_version: int
+
+
+_current: ContextVar[tuple[TenantRef, BaseDBAsyncClient] | None] = ContextVar(
+    "dangan_tenant_transaction", default=None
+)
+
+
+def scope_sql(tenant: TenantRef) -> str:
+    return (
+        f"SET LOCAL search_path TO {quote_ident(tenant.schema_name)}; "
+        f"SET LOCAL ROLE {quote_ident(tenant.role_name)}"
+    )
+
+
+async def enter_tenant(conn: BaseDBAsyncClient, tenant: TenantRef) -> None:
+    """Switch an open transaction to the tenant (used after platform writes in one tx)."""
+    await conn.execute_script(scope_sql(tenant))
+
+
+async def leave_tenant(conn: BaseDBAsyncClient) -> None:
+    """Return an open transaction to the app role (e.g. to record progress in ``public``)."""
+    await conn.execute_script("RESET ROLE; SET LOCAL search_path TO public")
+
+
+@asynccontextmanager
+async def tenant_transaction(tenant: TenantRef) -> AsyncIterator[BaseDBAsyncClient]:
+    """One transaction scoped to ``tenant``; commits on success, rolls back on error."""
+    async with in_transaction() as conn:
+        await enter_tenant(conn, tenant)
+        token = _current.set((tenant, conn))
+        try:
+            yield conn
+        finally:
+            _current.reset(token)
+
+
+async def run_in_tenant(tenant: TenantRef, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` in a tenant transaction, once more if a cached statement went stale.
+
+    asyncpg caches prepared statements per connection. When two tenants' tables differ
+    (a migration that reached only some schemas) a statement prepared for one no longer
+    fits the other and PostgreSQL refuses it inside a transaction (FINDINGS.md). The
+    failed transaction is rolled back whole, the cache has been cleared by asyncpg, and
+    the retry prepares afresh.
+    """
+    for attempt in (1, 2):
+        try:
+            async with tenant_transaction(tenant):
+                return await work()
+        except asyncpg.InvalidCachedStatementError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def current_tenant() -> TenantRef:
+    state = _current.get()
+    if state is None:
+        raise RuntimeError("no tenant transaction is open")
+    return state[0]
+
+
+def current_db() -> BaseDBAsyncClient:
+    """The open tenant transaction's connection (Tortoise client)."""
+    state = _current.get()
+    if state is None:
+        raise RuntimeError("no tenant transaction is open")
+    return state[1]
+
+
+def raw_connection() -> Any:
+    """The asyncpg connection under the open tenant transaction, for hot read paths."""
+    return current_db()._connection

@@ -1,0 +1,137 @@
+"""The versioned DDL of the platform schema (``public``) and of every tenant schema.
+
+Each list only grows: a released migration is never edited, a change is a new version.
+Tenant migrations run with ``search_path`` set to the tenant schema and the role switched
+to the tenant role, so every object they create is owned by that role and unqualified
+names land in the tenant schema. Tenant tables never reference ``public`` (a schema can
+move whole to another cluster); people are mirrored into ``member`` for that reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+PLATFORM_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "platform registry and identities",
+        """
+        CREATE TABLE IF NOT EXISTS public.platform_meta (
+            key   text PRIMARY KEY,
+            value text NOT NULL
+        );
+        CREATE TABLE public.tenant (
+            id             serial PRIMARY KEY,
+            slug           text NOT NULL UNIQUE CHECK (slug ~ '^[a-z][a-z0-9_]{1,40}$'),
+            name           text NOT NULL,
+            schema_name    text NOT NULL UNIQUE,
+            role_name      text NOT NULL UNIQUE,
+            status         text NOT NULL DEFAULT 'active'
+                           CHECK (status IN ('provisioning', 'active', 'suspended')),
+            schema_version integer NOT NULL DEFAULT 0,
+            created_at     timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE public.identity (
+            id            serial PRIMARY KEY,
+            email         text NOT NULL UNIQUE,
+            display_name  text NOT NULL,
+            password_hash text,
+            status        text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+            created_at    timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE public.membership (
+            id            serial PRIMARY KEY,
+            identity_id   integer NOT NULL REFERENCES public.identity(id) ON DELETE CASCADE,
+            tenant_id     integer NOT NULL REFERENCES public.tenant(id) ON DELETE CASCADE,
+            roles         text[] NOT NULL CHECK (cardinality(roles) > 0),
+            department_id integer,
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (identity_id, tenant_id)
+        );
+        CREATE TABLE public.api_client (
+            id          serial PRIMARY KEY,
+            tenant_id   integer NOT NULL REFERENCES public.tenant(id) ON DELETE CASCADE,
+            name        text NOT NULL,
+            key_id      text NOT NULL UNIQUE,
+            key_hash    text NOT NULL,
+            scopes      text[] NOT NULL,
+            status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            revoked_at  timestamptz,
+            UNIQUE (tenant_id, name)
+        );
+        """,
+    ),
+)
+
+
+TENANT_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "departments, members and customers",
+        """
+        CREATE TABLE department (
+            id         serial PRIMARY KEY,
+            name       text NOT NULL,
+            parent_id  integer REFERENCES department(id),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (parent_id, name)
+        );
+        -- Every (ancestor, descendant) pair, itself included at depth 0, so that
+        -- "my department and everything below it" is one indexed join.
+        CREATE TABLE department_closure (
+            ancestor_id   integer NOT NULL REFERENCES department(id) ON DELETE CASCADE,
+            descendant_id integer NOT NULL REFERENCES department(id) ON DELETE CASCADE,
+            depth         integer NOT NULL,
+            PRIMARY KEY (ancestor_id, descendant_id)
+        );
+        CREATE INDEX department_closure_descendant ON department_closure (descendant_id);
+        -- The tenant's own copy of the people who work in it (mirrors public.membership).
+        CREATE TABLE member (
+            identity_id   integer PRIMARY KEY,
+            email         text NOT NULL,
+            display_name  text NOT NULL,
+            roles         text[] NOT NULL,
+            department_id integer REFERENCES department(id),
+            active        boolean NOT NULL DEFAULT true,
+            updated_at    timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE customer (
+            id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            kind          text NOT NULL CHECK (kind IN ('INDIVIDUAL', 'ENTERPRISE')),
+            name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+            phone         text,
+            email         text,
+            id_number     text,
+            uscc          text,
+            address       text,
+            region        text,
+            tier          text NOT NULL DEFAULT 'ORDINARY'
+                          CHECK (tier IN ('KEY', 'ORDINARY', 'POTENTIAL')),
+            owner_id      integer REFERENCES member(identity_id),
+            department_id integer REFERENCES department(id),
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            updated_at    timestamptz NOT NULL DEFAULT now(),
+            version       integer NOT NULL DEFAULT 1,
+            created_by    integer,
+            updated_by    integer
+        );
+        CREATE INDEX customer_created ON customer (created_at, id);
+        CREATE INDEX customer_updated ON customer (updated_at, id);
+        CREATE INDEX customer_name ON customer (name, id);
+        CREATE INDEX customer_owner ON customer (owner_id);
+        CREATE INDEX customer_department ON customer (department_id);
+        CREATE INDEX customer_phone ON customer (phone);
+        """,
+    ),
+)
+
+LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version
