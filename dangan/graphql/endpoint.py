@@ -62,16 +62,16 @@ def _json(payload: Any, status: int, request_id: str) -> Response:
 
 
 async def _read_body(request: Request) -> dict[str, Any]:
-    if request.method == "GET":
-        params = dict(request.query_params)
-        if "variables" in params:
-            params["variables"] = orjson.loads(params["variables"])
-        return params
     try:
-        body = orjson.loads(await request.body())
+        if request.method == "GET":
+            body: Any = dict(request.query_params)
+            if "variables" in body:
+                body["variables"] = orjson.loads(body["variables"])
+        else:
+            body = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
         raise HttpFailure(
-            400, [error_body("the request body is not valid JSON", "BAD_USER_INPUT")]
+            400, [error_body("the request body (or variables) is not valid JSON", "BAD_USER_INPUT")]
         ) from exc
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         raise HttpFailure(
@@ -83,8 +83,8 @@ async def _read_body(request: Request) -> dict[str, Any]:
 def _parse(
     settings: Settings, body: dict[str, Any]
 ) -> tuple[DocumentNode, OperationDefinitionNode]:
-    variables = body.get("variables") or {}
-    if not isinstance(variables, dict):
+    variables = body.get("variables")
+    if variables is not None and not isinstance(variables, dict):
         raise HttpFailure(400, [error_body("variables must be a JSON object", "BAD_USER_INPUT")])
     try:
         document = parse(body["query"], max_tokens=settings.max_tokens)

@@ -2,7 +2,7 @@
 
 - :class:`DanganError` raised by a service → its message, ``extensions.code`` and,
   where it concerns one input, ``extensions.field``.
-- GraphQL's own errors (syntax, unknown field, wrong argument type) → BAD_USER_INPUT.
+- GraphQL's own errors (syntax, unknown field, variables that don't coerce) → BAD_USER_INPUT.
 - Anything else → INTERNAL with the request id; the real error goes to the server log.
 """
 
@@ -31,7 +31,8 @@ def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
         if retry_after is not None:
             extra["retryAfter"] = retry_after
         body = error_body(original.message, original.code, **extra)
-    elif original is None:
+    elif original is None or isinstance(original, GraphQLError):
+        # GraphQL's own complaints: syntax, unknown fields, variables of the wrong type.
         body = error_body(error.message, "BAD_USER_INPUT")
     else:
         log.error(

@@ -8,6 +8,7 @@ with the transaction, so a pooled connection goes back clean.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -36,7 +37,58 @@ class TenantRef:
     schema_version: int
 
 
-_current: ContextVar[tuple[TenantRef, BaseDBAsyncClient] | None] = ContextVar(
+class TenantSession:
+    """The asyncpg connection of an open tenant transaction, safe to share within a request.
+
+    One connection cannot run two statements at once, yet GraphQL resolves sibling fields
+    (and DataLoaders) concurrently, so every statement takes the session's lock.
+    """
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+        self._lock = asyncio.Lock()
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        async with self._lock:
+            return await self._connection.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        async with self._lock:
+            return await self._connection.fetchrow(query, *args)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self._lock:
+            return await self._connection.fetchval(query, *args)
+
+    async def execute(self, query: str, *args: Any) -> str:
+        async with self._lock:
+            return await self._connection.execute(query, *args)
+
+    async def executemany(self, query: str, args: Any) -> None:
+        async with self._lock:
+            await self._connection.executemany(query, args)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: everything in the block is undone if it raises.
+
+        Mutations run one after another (GraphQL executes them serially), so the body
+        runs without the lock; only the savepoint's own statements take it.
+        """
+        transaction = self._connection.transaction()
+        async with self._lock:
+            await transaction.start()
+        try:
+            yield
+        except BaseException:
+            async with self._lock:
+                await transaction.rollback()
+            raise
+        async with self._lock:
+            await transaction.commit()
+
+
+_current: ContextVar[tuple[TenantRef, BaseDBAsyncClient, TenantSession] | None] = ContextVar(
     "dangan_tenant_transaction", default=None
 )
 
@@ -63,7 +115,7 @@ async def tenant_transaction(tenant: TenantRef) -> AsyncIterator[BaseDBAsyncClie
     """One transaction scoped to ``tenant``; commits on success, rolls back on error."""
     async with in_transaction() as conn:
         await enter_tenant(conn, tenant)
-        token = _current.set((tenant, conn))
+        token = _current.set((tenant, conn, TenantSession(conn._connection)))
         try:
             yield conn
         finally:
@@ -104,6 +156,9 @@ def current_db() -> BaseDBAsyncClient:
     return state[1]
 
 
-def raw_connection() -> Any:
-    """The asyncpg connection under the open tenant transaction, for hot read paths."""
-    return current_db()._connection
+def raw_connection() -> TenantSession:
+    """The open tenant transaction's connection for hand-written SQL (hot read paths)."""
+    state = _current.get()
+    if state is None:
+        raise RuntimeError("no tenant transaction is open")
+    return state[2]

@@ -17,6 +17,7 @@ from dangan.services.regions import REGIONS
 
 KINDS = ("INDIVIDUAL", "ENTERPRISE")
 TIERS = ("KEY", "ORDINARY", "POTENTIAL")
+REQUIRED = frozenset({"kind", "name", "tier"})
 _TEXT_LIMITS = {"name": 200, "address": 500}
 _NORMALIZERS = {
     "phone": normalize_mobile,
@@ -55,6 +56,8 @@ def check_customer_values(values: dict[str, Any]) -> CustomerChanges:
     """Validate and normalise the given columns; raises BadUserInput naming the field."""
     cleaned: dict[str, Any] = {}
     for column, value in values.items():
+        if value is None and column in REQUIRED:
+            raise BadUserInput(f"{_field(column)} cannot be empty", field=_field(column))
         if column in _NORMALIZERS:
             if value is None or (isinstance(value, str) and not value.strip()):
                 cleaned[column] = None

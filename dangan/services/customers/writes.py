@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from dangan.authz.capabilities import check_allowed
 from dangan.services.callers import Caller
 from dangan.services.customers.inputs import check_customer_values, check_kind_fits
@@ -43,7 +41,8 @@ async def _check_owner(values: dict[str, Any]) -> None:
     )
     if row is None:
         raise BadUserInput("ownerId is not a member of this tenant", field="ownerId")
-    values.setdefault("department_id", row["department_id"])
+    if values.get("department_id") is None:
+        values["department_id"] = row["department_id"]
 
 
 async def _check_department(values: dict[str, Any]) -> None:
@@ -61,10 +60,10 @@ async def create_customer(caller: Caller, values: dict[str, Any]) -> Any:
     if unknown:
         raise ValueError(f"not writable: {sorted(unknown)}")
     row = check_customer_values(values).values
-    if caller.kind == "user":
-        row.setdefault("owner_id", caller.id)
+    if row.get("owner_id") is None and caller.kind == "user":
+        row["owner_id"] = caller.id
     check_kind_fits(row["kind"], row)
-    async with in_transaction():
+    async with raw_connection().savepoint():
         await _check_owner(row)
         await _check_department(row)
         row["created_by"] = row["updated_by"] = caller.id if caller.kind == "user" else None
@@ -89,7 +88,7 @@ async def update_customer(
     if not changes:
         raise BadUserInput("nothing to change: give at least one field", field="input")
     values = check_customer_values(changes).values
-    async with in_transaction():
+    async with raw_connection().savepoint():
         conn = raw_connection()
         current = await conn.fetchrow(
             "SELECT kind, id_number, uscc, version FROM customer WHERE id = $1 FOR UPDATE", uid
