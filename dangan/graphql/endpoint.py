@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,7 @@ from graphql import (
 )
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from strawberry.types import ExecutionResult
 
 from dangan.graphql.context import Context
 from dangan.graphql.errors import error_body, format_error
@@ -39,7 +41,7 @@ from dangan.services.callers import Caller
 from dangan.services.errors import DanganError, Forbidden, Unauthenticated
 from dangan.settings import Settings
 from dangan.tenants.registry import find_tenant
-from dangan.tenants.scope import run_in_tenant
+from dangan.tenants.scope import TenantRef, run_in_tenant
 
 log = structlog.get_logger("dangan.api")
 ANONYMOUS_FIELDS = frozenset({"login", "__typename"})
@@ -112,16 +114,69 @@ def _is_anonymous_allowed(operation: OperationDefinitionNode) -> bool:
     )
 
 
-async def _caller(
-    request: Request, tenant: Any, settings: Settings, operation: OperationDefinitionNode
-) -> Caller | None:
-    authorization = request.headers.get("authorization")
-    if not authorization and _is_anonymous_allowed(operation):
-        return None
+async def _caller(request: Request, tenant: TenantRef, settings: Settings) -> Caller:
     try:
-        return await authenticate(tenant, authorization, secret=settings.secret_key)
+        return await authenticate(
+            tenant, request.headers.get("authorization"), secret=settings.secret_key
+        )
     except (Unauthenticated, Forbidden) as exc:
         raise HttpFailure(_STATUS[type(exc)], [error_body(exc.message, exc.code)]) from exc
+
+
+@dataclass(frozen=True)
+class Prepared:
+    tenant: TenantRef
+    caller: Caller | None
+    body: dict[str, Any]
+    operation: OperationDefinitionNode
+
+
+async def _prepare(request: Request, settings: Settings, slug: str) -> Prepared:
+    """Tenant (404) → caller (401/403) → document (400): the checks before execution.
+
+    Without a credential only a well-formed sign-in is let through; anything else from
+    an anonymous caller is 401, whatever its shape.
+    """
+    tenant = await find_tenant(slug)
+    if tenant is None or tenant.status != "active":
+        raise HttpFailure(404, [error_body(f"no tenant named {slug!r}", "NOT_FOUND")])
+    caller: Caller | None = None
+    if request.headers.get("authorization"):
+        caller = await _caller(request, tenant, settings)
+    body = await _read_body(request)
+    try:
+        document, operation = _parse(settings, body)
+    except HttpFailure:
+        if caller is None:
+            await _caller(request, tenant, settings)
+        raise
+    if caller is None and not _is_anonymous_allowed(operation):
+        await _caller(request, tenant, settings)
+    if request.method == "GET" and operation.operation is not OperationType.QUERY:
+        raise HttpFailure(405, [error_body("only queries may be sent with GET", "BAD_USER_INPUT")])
+    _validate(settings, document, body.get("variables") or {})
+    return Prepared(tenant, caller, body, operation)
+
+
+async def _execute(prepared: Prepared, context: Context) -> ExecutionResult:
+    body = prepared.body
+
+    async def execute() -> ExecutionResult:
+        result = await schema.execute(
+            body["query"],
+            variable_values=body.get("variables") or {},
+            context_value=context,
+            operation_name=body.get("operationName"),
+        )
+        for error in result.errors or ():
+            if isinstance(error.original_error, asyncpg.InvalidCachedStatementError):
+                raise error.original_error  # roll back; run_in_tenant tries once more
+        return result
+
+    if _is_anonymous_allowed(prepared.operation):
+        # Signing in reads only platform tables, which the tenant role cannot see.
+        return await execute()
+    return await run_in_tenant(prepared.tenant, execute)
 
 
 async def graphql_endpoint(request: Request) -> Response:
@@ -138,50 +193,17 @@ async def graphql_endpoint(request: Request) -> Response:
             and "text/html" in request.headers.get("accept", "")
         ):
             return HTMLResponse(graphiql_page())
-        tenant = await find_tenant(slug)
-        if tenant is None or tenant.status != "active":
-            raise HttpFailure(404, [error_body(f"no tenant named {slug!r}", "NOT_FOUND")])
-        body = await _read_body(request)
-        document, operation = _parse(settings, body)
-        operation_type = operation.operation.value
-        if request.method == "GET" and operation.operation is not OperationType.QUERY:
-            raise HttpFailure(
-                405, [error_body("only queries may be sent with GET", "BAD_USER_INPUT")]
-            )
-        caller = await _caller(request, tenant, settings, operation)
-        variables = body.get("variables") or {}
-        _validate(settings, document, variables)
+        prepared = await _prepare(request, settings, slug)
+        operation_type = prepared.operation.operation.value
         context = Context(
-            tenant=tenant,
-            caller=caller,
+            tenant=prepared.tenant,
+            caller=prepared.caller,
             settings=settings,
             request_id=request_id,
             client_address=request.client.host if request.client else "unknown",
             login_throttle=request.app.state.login_throttle,
         )
-
-        async def execute() -> Any:
-            result = await schema.execute(
-                body["query"],
-                variable_values=variables,
-                context_value=context,
-                operation_name=body.get("operationName"),
-            )
-            stale = next(
-                (
-                    e.original_error
-                    for e in result.errors or ()
-                    if isinstance(e.original_error, asyncpg.InvalidCachedStatementError)
-                ),
-                None,
-            )
-            if stale is not None:
-                raise stale
-            return result
-
-        # Signing in reads only platform tables, which the tenant role cannot see.
-        platform_only = _is_anonymous_allowed(operation)
-        result = await (execute() if platform_only else run_in_tenant(tenant, execute))
+        result = await _execute(prepared, context)
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
             payload["errors"] = [format_error(e, request_id) for e in result.errors]

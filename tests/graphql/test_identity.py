@@ -164,3 +164,10 @@ async def test_anonymous_callers_may_only_log_in(api: Api, world: World) -> None
     )
     assert (await api.post("alpha", None, mixed)).status == 401
     assert (await api.post("alpha", None, "{ __typename }")).status == 401
+
+
+async def test_anonymous_garbage_is_401_not_a_parser_oracle(api: Api, world: World) -> None:
+    for document in ("{ customers(first: ", "{ __schema { types { name } } }", "{ salary }"):
+        reply = await api.post("alpha", None, document)
+        assert reply.status == 401, document
+        assert reply.codes == ["UNAUTHENTICATED"]
