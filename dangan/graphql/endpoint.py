@@ -23,14 +23,13 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     get_operation_ast,
-    parse,
-    validate,
 )
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.types import ExecutionResult
 
 from dangan.graphql.context import Context
+from dangan.graphql.documents import parse_document, validation_errors
 from dangan.graphql.errors import error_body, format_error
 from dangan.graphql.graphiql import graphiql_page
 from dangan.graphql.limits import Limits, check_limits
@@ -89,7 +88,7 @@ def _parse(
     if variables is not None and not isinstance(variables, dict):
         raise HttpFailure(400, [error_body("variables must be a JSON object", "BAD_USER_INPUT")])
     try:
-        document = parse(body["query"], max_tokens=settings.max_tokens)
+        document = parse_document(body["query"], settings.max_tokens)
     except GraphQLError as exc:
         raise HttpFailure(400, [error_body(exc.message, "BAD_USER_INPUT")]) from exc
     operation = get_operation_ast(document, body.get("operationName"))
@@ -100,11 +99,13 @@ def _parse(
     return document, operation
 
 
-def _validate(settings: Settings, document: DocumentNode, variables: dict[str, Any]) -> None:
+def _validate(settings: Settings, body: dict[str, Any], document: DocumentNode) -> None:
     limits = Limits(settings.max_query_depth, settings.max_aliases, settings.max_query_cost)
-    errors = check_limits(document, variables, limits) or validate(schema._schema, document)
-    if errors:
-        raise HttpFailure(400, [error_body(e.message, "BAD_USER_INPUT") for e in errors])
+    messages = [e.message for e in check_limits(document, body.get("variables") or {}, limits)]
+    if not messages:
+        messages = list(validation_errors(schema._schema, body["query"], settings.max_tokens))
+    if messages:
+        raise HttpFailure(400, [error_body(message, "BAD_USER_INPUT") for message in messages])
 
 
 def _is_anonymous_allowed(operation: OperationDefinitionNode) -> bool:
@@ -154,7 +155,7 @@ async def _prepare(request: Request, settings: Settings, slug: str) -> Prepared:
         await _caller(request, tenant, settings)
     if request.method == "GET" and operation.operation is not OperationType.QUERY:
         raise HttpFailure(405, [error_body("only queries may be sent with GET", "BAD_USER_INPUT")])
-    _validate(settings, document, body.get("variables") or {})
+    _validate(settings, body, document)
     return Prepared(tenant, caller, body, operation)
 
 

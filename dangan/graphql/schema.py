@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.update_customer import update_customer
 from dangan.graphql.customers.queries import customer, customers_connection
+from dangan.graphql.execution import BulkLeafExecutor
 from dangan.graphql.viewer import login, me
 
 
@@ -24,4 +26,12 @@ class Mutation:
     update_customer = strawberry.mutation(resolver=update_customer)
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation)
+# The endpoint parses and validates every document before it gets here (with limits and
+# caches of its own, dangan.graphql.documents), so Strawberry reuses the parsed document
+# and skips validating it a second time: run documents through the endpoint.
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    execution_context_class=BulkLeafExecutor,
+    extensions=[lambda: ParserCache(maxsize=1024), DisableValidation],
+)

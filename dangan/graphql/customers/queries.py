@@ -75,13 +75,15 @@ async def customers_connection(
         with_total=is_selected(selected[0].selections, "totalCount"),
     )
     nodes = [Customer.from_row(row) for row in page.rows]
-    want_edges = is_selected(selected[0].selections, "edges")
-    cursors = [page.cursor(row) for row in page.rows]
-    edges = (
-        [CustomerEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)]
-        if want_edges
-        else []
-    )
+    edges: list[CustomerEdge] = []
+    if is_selected(selected[0].selections, "edges"):
+        # Cursors cost a few µs each: make them only when they are asked for.
+        with_cursor = "cursor" in child_names(selected, ("customers", "edges"))
+        edges = [
+            CustomerEdge(cursor=page.cursor(row) if with_cursor else "", node=node)
+            for row, node in zip(page.rows, nodes, strict=True)
+        ]
+    rows = page.rows
     return CustomerConnection(
         edges=edges,
         nodes=nodes,
@@ -89,7 +91,7 @@ async def customers_connection(
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
+            start_cursor=page.cursor(rows[0]) if rows else None,
+            end_cursor=page.cursor(rows[-1]) if rows else None,
         ),
     )
