@@ -7,6 +7,7 @@ nothing behind: no half-made schema, no orphan role, no registry row.
 from __future__ import annotations
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from dangan.services.errors import BadUserInput, Conflict
@@ -43,11 +44,14 @@ async def create_tenant(slug: str, name: str) -> TenantRef:
             "SELECT value FROM public.platform_meta WHERE key = 'deployment_id'"
         )
         role = role_for(slug, meta[0]["value"])
-        rows = await conn.execute_query_dict(
-            "INSERT INTO public.tenant (slug, name, schema_name, role_name, status)"
-            " VALUES ($1, $2, $3, $4, 'provisioning') RETURNING id",
-            [slug, name, schema, role],
-        )
+        try:
+            rows = await conn.execute_query_dict(
+                "INSERT INTO public.tenant (slug, name, schema_name, role_name, status)"
+                " VALUES ($1, $2, $3, $4, 'provisioning') RETURNING id",
+                [slug, name, schema, role],
+            )
+        except IntegrityError as exc:  # a concurrent create_tenant of this slug committed
+            raise Conflict(f"tenant {slug!r} already exists", field="slug") from exc
         tenant = TenantRef(
             id=rows[0]["id"],
             slug=slug,
