@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -222,11 +223,37 @@ def demo() -> None:
     console.print(f"credentials written to {path}")
 
 
-def _serve_config(settings: Settings, endpoints: Endpoints) -> uvicorn.Config:
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising the stop signal once it has shut down.
+
+    uvicorn re-raises SIGTERM after a graceful shutdown; its default action then kills
+    the process on the spot, so nothing after ``serve()`` runs: the worker is not closed
+    and the embedded stack is not stopped (its servers die by PR_SET_PDEATHSIG, but
+    ``stack.json`` stays behind as after ``kill -9``). Here the signal has done its job
+    when the server is down, and the process exits normally after cleaning up.
+    """
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+def _serve_config(
+    settings: Settings, endpoints: Endpoints, *, own_database: bool = True
+) -> uvicorn.Config:
     from dangan.app import create_app
 
     return uvicorn.Config(
-        create_app(settings, endpoints),
+        create_app(settings, endpoints, own_database=own_database),
         host=settings.host,
         port=settings.port,
         log_level="info",
@@ -239,15 +266,17 @@ def serve() -> None:
     """Run the API (uvicorn)."""
     settings = get_settings()
     with stack_endpoints(settings) as endpoints:
-        uvicorn.Server(_serve_config(settings, endpoints)).run()
+        _Server(_serve_config(settings, endpoints)).run()
 
 
 @app.command("worker")
 def worker() -> None:
     """Run the arq worker."""
+    from dangan.logs import configure_logging
     from dangan.workers.settings import run_worker
 
     settings = get_settings()
+    configure_logging(settings)  # else arq's log (jobs run, failed, retried) goes nowhere
     with stack_endpoints(settings) as endpoints:
         _run_until_signal(run_worker(settings, endpoints))
 
@@ -276,26 +305,34 @@ def dev(
     with DevStack(settings) as endpoints:
 
         async def main() -> None:
-            await database.connect(endpoints.database_url, pool_size=2)
-            await migrate_platform()
-            for tenant in await list_tenants():
-                await migrate_tenant(tenant)
-            if demo_data:
-                base = f"http://{settings.host}:{settings.port}"
-                document = await seed_demo(settings, base, progress=console.print)
-                write_credentials(settings.data_dir / "demo-credentials.json", document)
-            await database.disconnect()
-            server = uvicorn.Server(_serve_config(settings, endpoints))
-            worker_task = asyncio.create_task(run_worker(settings, endpoints))
-            url = f"http://{settings.host}:{settings.port}"
-            console.print(f"[bold]Dangan is up.[/bold] GraphiQL: {url}/t/east/graphql")
-            if demo_data:
-                console.print(f"Demo credentials: {settings.data_dir / 'demo-credentials.json'}")
+            # One pool for the API and the worker: Tortoise keeps one context per process,
+            # so a second Tortoise.init (each of them connecting on its own) would close
+            # the other's pool, racing with its start-up.
+            await database.connect(endpoints.database_url, pool_size=settings.db_pool_size)
             try:
-                await server.serve()
+                await migrate_platform()
+                for tenant in await list_tenants():
+                    await migrate_tenant(tenant)
+                if demo_data:
+                    base = f"http://{settings.host}:{settings.port}"
+                    document = await seed_demo(settings, base, progress=console.print)
+                    write_credentials(settings.data_dir / "demo-credentials.json", document)
+                server = _Server(_serve_config(settings, endpoints, own_database=False))
+                worker_task = asyncio.create_task(
+                    run_worker(settings, endpoints, connect_database=False)
+                )
+                url = f"http://{settings.host}:{settings.port}"
+                console.print(f"[bold]Dangan is up.[/bold] GraphiQL: {url}/t/east/graphql")
+                if demo_data:
+                    path = settings.data_dir / "demo-credentials.json"
+                    console.print(f"Demo credentials: {path}")
+                try:
+                    await server.serve()
+                finally:
+                    worker_task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await worker_task
             finally:
-                worker_task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await worker_task
+                await database.disconnect()
 
         asyncio.run(main())

@@ -21,20 +21,40 @@ FUNCTIONS = [
 ]
 
 
-def build_worker(settings: Settings, endpoints: Endpoints, **overrides: Any) -> Worker:
-    """A worker bound to the given Redis/PostgreSQL/S3; ``overrides`` go to arq's Worker."""
+def build_worker(
+    settings: Settings, endpoints: Endpoints, *, connect_database: bool = True, **overrides: Any
+) -> Worker:
+    """A worker bound to the given Redis/PostgreSQL/S3; ``overrides`` go to arq's Worker.
+
+    ``connect_database=False`` leaves the Tortoise pool to the caller (like
+    ``create_app(..., own_database=False)``): Tortoise keeps one context per process, so a
+    second ``Tortoise.init`` replaces the caller's pool and the worker's shutdown would
+    close it under the caller's feet.
+    """
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        await database.connect(endpoints.database_url, pool_size=4)
+        if connect_database:
+            await database.connect(endpoints.database_url, pool_size=4)
         ctx["settings"] = settings
         ctx["s3"] = s3_client(endpoints)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        await database.disconnect()
+        if connect_database:
+            await database.disconnect()
 
     options: dict[str, Any] = {
         "functions": FUNCTIONS,
-        "cron_jobs": [cron(nightly_census, hour={2}, minute={15}, unique=True)],
+        # arq's job keys are not per queue: the namespace in the name (and so in the
+        # slot's job id) keeps deployments that share one Redis from taking each other's slot.
+        "cron_jobs": [
+            cron(
+                nightly_census,
+                name=f"cron:{settings.redis_namespace}:nightly_census",
+                hour={2},
+                minute={15},
+                unique=True,
+            )
+        ],
         "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),
         "queue_name": settings.queue_name,
         "on_startup": on_startup,
@@ -46,8 +66,10 @@ def build_worker(settings: Settings, endpoints: Endpoints, **overrides: Any) -> 
     return Worker(**options)
 
 
-async def run_worker(settings: Settings, endpoints: Endpoints) -> None:
-    worker = build_worker(settings, endpoints)
+async def run_worker(
+    settings: Settings, endpoints: Endpoints, *, connect_database: bool = True
+) -> None:
+    worker = build_worker(settings, endpoints, connect_database=connect_database)
     try:
         await worker.async_run()
     except asyncio.CancelledError:
