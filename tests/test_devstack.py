@@ -45,9 +45,13 @@ def embedded(data_dir: Path, **overrides: str) -> Settings:
 
 
 def our_servers(data_dir: Path) -> list[psutil.Process]:
-    """Our postgres/redis descendants serving ``data_dir`` (their working directory)."""
+    """Our postgres/redis servers for ``data_dir`` (their working directory).
+
+    Only our direct children: the postmaster forks backends and autovacuum workers that
+    come and go, which would make a set of pids flaky to compare.
+    """
     found = []
-    for proc in psutil.Process().children(recursive=True):
+    for proc in psutil.Process().children(recursive=False):
         try:
             if proc.name() in ("postgres", "redis-server") and data_dir in Path(proc.cwd()).parents:
                 found.append(proc)

@@ -384,7 +384,9 @@ async def test_statement_cache_interleaved_tenants_on_a_small_pool(
                     count = await conn.fetchval(
                         "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", text
                     )
-                    assert count == 1, (text, count)
+                    # The qualified query is refused for beta and gamma before it is
+                    # prepared, so a connection that only ran it for them holds none.
+                    assert count == 1 or (text == QUALIFIED and count == 0), (text, count)
         finally:
             for conn in held:
                 await pool.release(conn)
