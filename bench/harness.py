@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -38,6 +37,7 @@ from dangan import database
 from dangan.app import create_app
 from dangan.demo.seed import seed_demo
 from dangan.devstack import DevStack, Endpoints
+from dangan.devstack.scratch import scratch_database
 from dangan.settings import Settings
 from dangan.tenants.migrations import migrate_platform
 from dangan.tenants.registry import find_tenant
@@ -168,42 +168,6 @@ class Harness:
         return await compare(*sides, warmup=self.warmup, rounds=self.rounds)
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _create_database(server_url: str, name: str) -> str:
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
-    return _with_database(server_url, name)
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    """Drop the run's database and the tenant roles it made (roles are cluster-wide and
-    carry the deployment id, so only this run's are touched)."""
-    conn = await asyncpg.connect(_with_database(server_url, name))
-    try:
-        deployment = await conn.fetchval(
-            "SELECT value FROM public.platform_meta WHERE key = 'deployment_id'"
-        )
-        roles = await conn.fetch("SELECT role_name FROM public.tenant")
-    except asyncpg.PostgresError:
-        deployment, roles = None, []
-    finally:
-        await conn.close()
-    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    for row in roles:
-        if deployment and row["role_name"].endswith(deployment):
-            await _admin(server_url, f'DROP ROLE IF EXISTS "{row["role_name"]}"')
-
-
 async def _remove_bucket(app: Starlette, bucket: str) -> None:
     """Remove the run's (empty) bucket from an external S3; the embedded one is in memory."""
     with suppress(Exception):
@@ -241,9 +205,7 @@ async def open_harness(*, warmup: int = WARMUP, rounds: int = ROUNDS) -> AsyncIt
         endpoints = stack.enter_context(DevStack(settings))
         external = settings.database_url
         if external:
-            name = f"dangan_bench_{run_id}"
-            url = await _create_database(external, name)
-            stack.push_async_callback(_drop_database, external, name)
+            url = await stack.enter_async_context(scratch_database(external, "dangan_bench"))
             endpoints = dataclasses.replace(endpoints, database_url=url)
         log(f"stack up in {time.monotonic() - began:.1f}s")
 

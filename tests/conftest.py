@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -14,10 +13,11 @@ from redis.asyncio import Redis
 from dangan import database
 from dangan.app import create_app
 from dangan.devstack import Endpoints
+from dangan.devstack.scratch import scratch_database
 from dangan.settings import Settings
 from dangan.tenants.migrations import migrate_platform
 from tests.support.api import Api
-from tests.support.stack import create_database, drop_database, running_stack, with_database_url
+from tests.support.stack import running_stack, with_database_url
 from tests.support.world import World, build_world
 
 
@@ -40,12 +40,8 @@ async def endpoints(stack: tuple[Settings, Endpoints]) -> AsyncIterator[Endpoint
     if not external:
         yield endpoints
         return
-    name = f"dangan_test_{secrets.token_hex(4)}"
-    url = await create_database(external, name)
-    try:
+    async with scratch_database(external, prefix="dangan_test") as url:
         yield with_database_url(endpoints, url)
-    finally:
-        await drop_database(external, name)
 
 
 @pytest.fixture(scope="session")

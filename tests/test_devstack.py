@@ -25,6 +25,7 @@ from minio import Minio
 
 from dangan.devstack import DevStack, DevStackError, Endpoints, stack_endpoints
 from dangan.settings import Settings
+from tests.support.processes import wait_gone
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,22 +59,6 @@ def our_servers(data_dir: Path) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             pass
     return found
-
-
-def wait_gone(pids: list[int], timeout: float = 15) -> list[int]:
-    """The pids still alive (zombies count as gone) after up to ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.05)
 
 
 def port_open(port: int) -> bool:

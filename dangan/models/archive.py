@@ -1,4 +1,4 @@
-"""Tenant tables: unqualified, so they resolve through the tenant's ``search_path``.
+"""Tenant tables: unqualified, so they resolve to the schema of the tenant transaction.
 
 Only use these inside :func:`dangan.tenants.scope.tenant_transaction`; outside it the
 names resolve to nothing (``public`` has no such tables) and the query fails.

@@ -1,7 +1,7 @@
 """Platform tables in ``public``: the tenant registry, people, memberships, partner apps.
 
 The DDL lives in :mod:`dangan.tenants.versions`; these models map it. They are
-schema-qualified (``Meta.schema = "public"``) so that a tenant's ``search_path`` never
+schema-qualified (``Meta.schema = "public"``) so that a tenant's schema path never
 changes where they point. Inside a tenant transaction the tenant role cannot read them:
 look the caller up before entering it.
 """

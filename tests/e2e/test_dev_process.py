@@ -32,6 +32,8 @@ import pytest
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from tests.support.processes import wait_gone
+
 REPO = Path(__file__).resolve().parents[2]
 DANGAN = Path(sys.executable).parent / "dangan"
 CUSTOMERS = 30
@@ -111,22 +113,6 @@ class Dev:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
-
-
-def wait_gone(pids: list[int], timeout: float) -> list[int]:
-    """The pids still alive after up to ``timeout`` s (zombies count as gone)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.05)
 
 
 def servers_on(data_dir: Path) -> list[str]:

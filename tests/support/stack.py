@@ -14,9 +14,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import asyncpg
 
 from dangan.devstack import DevStack, Endpoints
 from dangan.settings import Settings
@@ -32,41 +29,6 @@ def test_settings(data_dir: Path, run_id: str) -> Settings:
         login_max_failures=3,
         demo_customers_per_tenant=40,
     )
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def create_database(server_url: str, name: str) -> str:
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
-    return _with_database(server_url, name)
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    conn = await asyncpg.connect(_with_database(server_url, name))
-    try:
-        deployment = await conn.fetchval(
-            "SELECT value FROM public.platform_meta WHERE key = 'deployment_id'"
-        )
-        roles = await conn.fetch("SELECT role_name FROM public.tenant")
-    except asyncpg.PostgresError:
-        deployment, roles = None, []
-    finally:
-        await conn.close()
-    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    for row in roles:
-        if deployment and row["role_name"].endswith(deployment):
-            await _admin(server_url, f'DROP ROLE IF EXISTS "{row["role_name"]}"')
 
 
 @contextmanager
