@@ -16,6 +16,7 @@ from starlette.routing import Route
 from tortoise import connections
 
 from dangan import database
+from dangan.authz.store import load_policies
 from dangan.devstack import Endpoints
 from dangan.graphql.endpoint import graphql_endpoint
 from dangan.logs import configure_logging
@@ -66,6 +67,7 @@ def create_app(settings: Settings, endpoints: Endpoints, *, own_database: bool =
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings)
+        load_policies(settings)
         if own_database:
             await database.connect(endpoints.database_url, pool_size=settings.db_pool_size)
             await migrate_platform()

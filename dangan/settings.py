@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     s3_bucket: str = "dangan"
     s3_secure: bool = False
 
+    # Default access policies (*.polar); a tenant may activate versions of its own.
+    policy_dir: Path = Path(__file__).resolve().parent.parent / "policies"
+
     secret_key: str = DEV_SECRET_KEY
     token_ttl_seconds: int = 12 * 3600
 

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from dangan import database
 from dangan.app import create_app
+from dangan.authz.store import load_policies
 from dangan.devstack import Endpoints
 from dangan.devstack.scratch import scratch_database
 from dangan.settings import Settings
@@ -48,6 +49,7 @@ async def endpoints(stack: tuple[Settings, Endpoints]) -> AsyncIterator[Endpoint
 async def db(endpoints: Endpoints, settings: Settings) -> AsyncIterator[None]:
     await database.connect(endpoints.database_url, pool_size=5)
     await migrate_platform()
+    load_policies(settings)
     yield
     await database.disconnect()
 

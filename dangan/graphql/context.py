@@ -36,6 +36,9 @@ class Context:
         default_factory=lambda: _loader(customers.departments_by_id)
     )
 
+    # Response paths of values the policy hid (returned as extensions.redacted).
+    redacted: list[str] = field(default_factory=list)
+
     def require_caller(self) -> Caller:
         if self.caller is None:
             raise Unauthenticated("sign in first")

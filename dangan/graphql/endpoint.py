@@ -206,6 +206,8 @@ async def graphql_endpoint(request: Request) -> Response:
         )
         result = await _execute(prepared, context)
         payload: dict[str, Any] = {"data": result.data}
+        if context.redacted:
+            payload["extensions"] = {"redacted": context.redacted}
         if result.errors:
             payload["errors"] = [format_error(e, request_id) for e in result.errors]
             for err in payload["errors"]:

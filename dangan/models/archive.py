@@ -6,6 +6,8 @@ names resolve to nothing (``public`` has no such tables) and the query fails.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tortoise import fields
 from tortoise.contrib.postgres.fields import ArrayField
 from tortoise.models import Model
@@ -54,6 +56,58 @@ class Customer(Model):
     version = fields.IntField(default=1)
     created_by = fields.IntField(null=True)
     updated_by = fields.IntField(null=True)
+    wechat = fields.TextField(null=True)
+    birthday = fields.DateField(null=True)
+    gender = fields.TextField(null=True)
+    credit_rating = fields.TextField(null=True)
+    payment_capacity = fields.DecimalField(max_digits=18, decimal_places=2, null=True)
+    annual_revenue = fields.DecimalField(max_digits=18, decimal_places=2, null=True)
+    remarks = fields.TextField(null=True)
+    tags = ArrayField(element_type="text", default=list)
+    consents_to_sharing = fields.BooleanField(default=False)
 
     class Meta:
         table = "customer"
+
+
+# Sensitivity classes (DESIGN.md, Authorization): policies grant access per class, or per
+# single field. A column missing from CUSTOMER_FIELDS is hidden from everyone, and
+# `dangan policy check` fails on it (fail closed).
+SENSITIVITY_CLASSES = ("basic", "contact", "identity", "financial", "business", "notes")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A customer column's sensitivity class and how its masked form is made
+    (see dangan.authz.masking); ``mask=None``: no masked form, so masked means hidden."""
+
+    sensitivity: str
+    mask: str | None = None
+
+
+# The row key ``id`` is not listed: every caller who may see a customer sees its id.
+CUSTOMER_FIELDS: dict[str, FieldSpec] = {
+    "kind": FieldSpec("basic"),
+    "name": FieldSpec("basic", "person_name"),
+    "region": FieldSpec("basic"),
+    "tier": FieldSpec("basic"),
+    "tags": FieldSpec("basic"),
+    "owner_id": FieldSpec("basic"),
+    "department_id": FieldSpec("basic"),
+    "created_at": FieldSpec("basic"),
+    "updated_at": FieldSpec("basic"),
+    "version": FieldSpec("basic"),
+    "consents_to_sharing": FieldSpec("basic"),
+    "phone": FieldSpec("contact", "mobile"),
+    "email": FieldSpec("contact", "email"),
+    "address": FieldSpec("contact", "address"),
+    "wechat": FieldSpec("contact", "wechat"),
+    "id_number": FieldSpec("identity", "id_number"),
+    "uscc": FieldSpec("identity", "uscc"),
+    "birthday": FieldSpec("identity", "birthday"),
+    "gender": FieldSpec("identity"),
+    "credit_rating": FieldSpec("financial", "rating"),
+    "payment_capacity": FieldSpec("financial", "amount"),
+    "annual_revenue": FieldSpec("financial", "amount"),
+    "remarks": FieldSpec("notes", "text"),
+}

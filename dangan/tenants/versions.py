@@ -132,6 +132,66 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX customer_phone ON customer (phone);
         """,
     ),
+    Migration(
+        2,
+        "sensitive profile fields, consent, share requests and grants",
+        """
+        ALTER TABLE customer
+            ADD COLUMN wechat text,
+            ADD COLUMN birthday date,
+            ADD COLUMN gender text CHECK (gender IN ('MALE', 'FEMALE')),
+            ADD COLUMN credit_rating text,
+            ADD COLUMN payment_capacity numeric(18, 2),
+            ADD COLUMN annual_revenue numeric(18, 2),
+            ADD COLUMN remarks text,
+            ADD COLUMN tags text[] NOT NULL DEFAULT '{}',
+            ADD COLUMN consents_to_sharing boolean NOT NULL DEFAULT false;
+        -- 共享 / 借阅: a request to share customers with a person, a department or a
+        -- partner app, for some field classes, until a date; it counts once approved.
+        CREATE TABLE share_request (
+            id                    uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            grantee_user_id       integer REFERENCES member(identity_id),
+            grantee_department_id integer REFERENCES department(id),
+            grantee_app_id        integer,
+            classes               text[] NOT NULL CHECK (cardinality(classes) > 0),
+            level                 text NOT NULL CHECK (level IN ('full', 'masked')),
+            purpose               text NOT NULL,
+            valid_until           timestamptz NOT NULL,
+            status                text NOT NULL DEFAULT 'pending' CHECK (status IN
+                                  ('pending', 'approved', 'rejected', 'revoked', 'expired')),
+            requested_by          integer NOT NULL,
+            requested_at          timestamptz NOT NULL DEFAULT now(),
+            decided_by            integer,
+            decided_at            timestamptz,
+            decision_comment      text,
+            CHECK (num_nonnulls(grantee_user_id, grantee_department_id, grantee_app_id) = 1)
+        );
+        CREATE TABLE share_request_customer (
+            request_id  uuid NOT NULL REFERENCES share_request(id) ON DELETE CASCADE,
+            customer_id uuid NOT NULL REFERENCES customer(id) ON DELETE CASCADE,
+            PRIMARY KEY (request_id, customer_id)
+        );
+        CREATE INDEX share_request_customer_customer ON share_request_customer (customer_id);
+        CREATE TABLE share_event (
+            id         bigserial PRIMARY KEY,
+            request_id uuid NOT NULL REFERENCES share_request(id) ON DELETE CASCADE,
+            event      text NOT NULL,
+            actor_kind text NOT NULL,
+            actor_id   integer,
+            reason     text,
+            at         timestamptz NOT NULL DEFAULT now()
+        );
+        -- What counts right now: approved and not yet expired, one row per class.
+        CREATE VIEW share_grant AS
+            SELECT rc.customer_id, r.id AS request_id,
+                   r.grantee_user_id AS user_id, r.grantee_department_id AS department_id,
+                   r.grantee_app_id AS app_id, c.field_class, r.level
+              FROM share_request r
+              JOIN share_request_customer rc ON rc.request_id = r.id
+              CROSS JOIN LATERAL unnest(r.classes) AS c(field_class)
+             WHERE r.status = 'approved' AND r.valid_until > now();
+        """,
+    ),
 )
 
 LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version

@@ -10,6 +10,7 @@ from arq.cron import cron
 from arq.worker import Worker, func
 
 from dangan import database
+from dangan.authz.store import load_policies
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import s3_client
@@ -37,6 +38,7 @@ def build_worker(
             await database.connect(endpoints.database_url, pool_size=4)
         ctx["settings"] = settings
         ctx["s3"] = s3_client(endpoints)
+        load_policies(settings)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
         if connect_database:

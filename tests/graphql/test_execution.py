@@ -15,7 +15,7 @@ PLAIN = strawberry.Schema(query=Query, mutation=Mutation)
 QUERIES = [
     "{ customers(first: 50) { totalCount edges { cursor node { id kind name phone email idNumber uscc address region tier createdAt updatedAt version } } pageInfo { hasNextPage endCursor } } }",
     "{ customers(first: 50) { nodes { __typename n: name k: kind name owner { id displayName roles } department { name parentId } tier } } }",
-    "query { customers(first: 3, orderBy: {field: NAME, direction: DESC}) { ...Page } } fragment Page on CustomerConnection { edges { node { ...Bits ... on Customer { region } } } } fragment Bits on Customer { id name email }",
+    'query { customers(first: 3, orderBy: {field: "name", direction: DESC}) { ...Page } } fragment Page on CustomerConnection { edges { node { ...Bits ... on Customer { region } } } } fragment Bits on Customer { id name email }',
     "{ me { __typename kind id name email roles scopes departmentId tenant { slug name } } }",
     "query($skip: Boolean!) { customers(first: 5) { nodes { name phone @skip(if: $skip) email @include(if: $skip) } } }",
 ]

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dangan.demo.seed import DEMO_STAFF
+from dangan.models.archive import CUSTOMER_FIELDS
 from dangan.services.api_keys import create_app
 from dangan.services.callers import Caller
-from dangan.services.customers import create_customer
+from dangan.services.customers import create_customer, get_customer_for_caller
 from dangan.services.identifiers import make_id_number, make_mobile, make_uscc
 from dangan.services.people import Person, create_user
 from dangan.services.tokens import issue_token
@@ -23,6 +24,7 @@ from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.scope import TenantRef, run_in_tenant
 
 TENANTS = ("alpha", "beta", "gamma")
+ALL_COLUMNS = list(CUSTOMER_FIELDS)
 CUSTOMERS_PER_TENANT = 6
 
 
@@ -109,7 +111,8 @@ async def build_world(settings: Settings) -> World:
             async def make(
                 values: dict[str, Any] = values, admin: Caller = tw.caller("admin")
             ) -> Any:
-                return await create_customer(admin, values)
+                new_id = await create_customer(admin, values)
+                return await get_customer_for_caller(admin, new_id, ALL_COLUMNS)
 
             row = await run_in_tenant(tw.ref, make)
             tw.customers.append(dict(row))

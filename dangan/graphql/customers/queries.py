@@ -1,4 +1,4 @@
-"""``customer(id)`` and ``customers(first, after, filter, orderBy)``."""
+"""``customer(id)`` and ``customers(first, after, where, search, orderBy)``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from strawberry.types import Info
 from dangan.graphql.customers.types import (
     FIELD_COLUMNS,
     Customer,
+    CustomerCondition,
     CustomerConnection,
     CustomerEdge,
-    CustomerFilter,
     CustomerOrder,
     PageInfo,
     SortDirection,
@@ -20,28 +20,30 @@ from dangan.services import customers
 from dangan.services.errors import BadUserInput
 
 
-def _columns(names: set[str]) -> list[str]:
+def columns_for(names: set[str]) -> list[str]:
     return [FIELD_COLUMNS[name] for name in names if name in FIELD_COLUMNS]
 
 
-def _service_filter(flt: CustomerFilter | None) -> customers.CustomerFilter:
-    if flt is None:
-        return customers.CustomerFilter()
-    return customers.CustomerFilter(
-        kind=flt.kind.value if flt.kind else None,
-        tier=flt.tier.value if flt.tier else None,
-        region=flt.region,
-        owner_id=flt.owner_id,
-        department_id=flt.department_id,
-        search=flt.search,
-        created_after=flt.created_after,
-        created_before=flt.created_before,
-    )
+def _conditions(where: list[CustomerCondition] | None) -> list[customers.Condition]:
+    if where is not None and len(where) > 20:
+        raise BadUserInput("at most 20 conditions", field="where")
+    return [
+        customers.Condition(
+            name=c.field,
+            column=FIELD_COLUMNS.get(c.field),
+            op=c.op.value,
+            values=tuple(
+                c.values if c.values is not None else [c.value] if c.value is not None else []
+            ),
+            label=f"where[{index}]",
+        )
+        for index, c in enumerate(where or [])
+    ]
 
 
 async def customer(info: Info, id: strawberry.ID) -> Customer:
     """One customer; NOT_FOUND if it doesn't exist or you may not see it."""
-    columns = _columns(child_names(info.selected_fields, ("customer",)))
+    columns = columns_for(child_names(info.selected_fields, ("customer",)))
     row = await customers.get_customer_for_caller(info.context.require_caller(), id, columns)
     return Customer.from_row(row)
 
@@ -50,10 +52,12 @@ async def customers_connection(
     info: Info,
     first: int = 50,
     after: str | None = None,
-    filter: CustomerFilter | None = None,
+    where: list[CustomerCondition] | None = None,
+    search: str | None = None,
     order_by: CustomerOrder | None = None,
 ) -> CustomerConnection:
-    """A page of customers, newest last by default; ``first`` is 1 to 1,000."""
+    """A page of the customers you may see, oldest first by default; ``first`` is 1 to
+    1,000. ``where`` conditions all apply; ``search`` finds part of the name."""
     limit = info.context.settings.max_page_size
     if not 1 <= first <= limit:
         raise BadUserInput(f"first must be between 1 and {limit}", field="first")
@@ -61,17 +65,20 @@ async def customers_connection(
     names = child_names(selected, ("customers", "edges", "node")) | child_names(
         selected, ("customers", "nodes")
     )
+    order_name = order_by.field if order_by else "createdAt"
     order = customers.Order(
-        field=order_by.field.value if order_by else "created_at",
+        field=FIELD_COLUMNS.get(order_name, f"?{order_name}"),
         descending=bool(order_by and order_by.direction is SortDirection.DESC),
     )
     page = await customers.list_customers(
         info.context.require_caller(),
         first=first,
         after=after,
-        flt=_service_filter(filter),
+        conditions=_conditions(where),
+        search=search,
         order=order,
-        columns=_columns(names),
+        order_name=order_name,
+        columns=columns_for(names),
         with_total=is_selected(selected[0].selections, "totalCount"),
     )
     nodes = [Customer.from_row(row) for row in page.rows]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
+from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.people import Department, Staff
 
 
@@ -23,13 +25,6 @@ class CustomerTier(Enum):
     KEY = "KEY"
     ORDINARY = "ORDINARY"
     POTENTIAL = "POTENTIAL"
-
-
-@strawberry.enum
-class CustomerOrderField(Enum):
-    CREATED_AT = "created_at"
-    UPDATED_AT = "updated_at"
-    NAME = "name"
 
 
 @strawberry.enum
@@ -51,14 +46,55 @@ FIELD_COLUMNS: dict[str, str] = {
     "region": "region",
     "tier": "tier",
     "owner": "owner_id",
+    "ownerId": "owner_id",
     "department": "department_id",
+    "departmentId": "department_id",
     "createdAt": "created_at",
     "updatedAt": "updated_at",
     "version": "version",
+    "wechat": "wechat",
+    "birthday": "birthday",
+    "gender": "gender",
+    "creditRating": "credit_rating",
+    "paymentCapacity": "payment_capacity",
+    "annualRevenue": "annual_revenue",
+    "remarks": "remarks",
+    "tags": "tags",
+    "consentsToSharing": "consents_to_sharing",
 }
+# Column → Python attribute of Customer, where they differ (for extensions.redacted).
+_ATTRIBUTES = {"owner_id": "owner", "department_id": "department"}
+_PLAIN = (
+    "name",
+    "phone",
+    "email",
+    "id_number",
+    "uscc",
+    "address",
+    "region",
+    "created_at",
+    "updated_at",
+    "version",
+    "wechat",
+    "birthday",
+    "gender",
+    "credit_rating",
+    "payment_capacity",
+    "annual_revenue",
+    "remarks",
+    "tags",
+    "consents_to_sharing",
+)
 
 
-@strawberry.type(description="客户档案: one customer's archive record")
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@strawberry.type(
+    description="客户档案: one customer's archive record. Fields you may not see are null "
+    "and listed in extensions.redacted; masked values look like 138****5678."
+)
 class Customer:
     id: strawberry.ID
     kind: CustomerKind | None
@@ -73,8 +109,18 @@ class Customer:
     created_at: datetime | None
     updated_at: datetime | None
     version: int | None
+    wechat: str | None
+    birthday: str | None = strawberry.field(description="1990-03-07, or 1990-**-** masked")
+    gender: str | None
+    credit_rating: str | None
+    payment_capacity: str | None = strawberry.field(description="Amount, or a range masked")
+    annual_revenue: str | None = strawberry.field(description="Amount, or a range masked")
+    remarks: str | None
+    tags: list[str] | None
+    consents_to_sharing: bool | None
     owner_id: strawberry.Private[int | None]
     department_id: strawberry.Private[int | None]
+    redacted: strawberry.Private[frozenset[str]]
 
     @strawberry.field(description="The member of staff responsible for this customer")
     async def owner(self, info: Info) -> Staff | None:
@@ -94,22 +140,22 @@ class Customer:
     def from_row(cls, row: Any) -> Customer:
         get = row.get
         kind, tier = get("kind"), get("tier")
+        values = {name: get(name) for name in _PLAIN}
+        for name in ("birthday", "payment_capacity", "annual_revenue"):
+            values[name] = _text(values[name])
+        hidden = frozenset(
+            _ATTRIBUTES.get(key[len(HIDDEN_FLAG) :], key[len(HIDDEN_FLAG) :])
+            for key, flag in row.items()
+            if flag is True and key.startswith(HIDDEN_FLAG)
+        )
         return cls(
             id=strawberry.ID(str(row["id"])),
             kind=CustomerKind(kind) if kind else None,
-            name=get("name"),
-            phone=get("phone"),
-            email=get("email"),
-            id_number=get("id_number"),
-            uscc=get("uscc"),
-            address=get("address"),
-            region=get("region"),
             tier=CustomerTier(tier) if tier else None,
-            created_at=get("created_at"),
-            updated_at=get("updated_at"),
-            version=get("version"),
             owner_id=get("owner_id"),
             department_id=get("department_id"),
+            redacted=hidden,
+            **values,
         )
 
 
@@ -137,21 +183,35 @@ class CustomerConnection:
     )
 
 
-@strawberry.input
-class CustomerFilter:
-    kind: CustomerKind | None = None
-    tier: CustomerTier | None = None
-    region: str | None = None
-    owner_id: int | None = None
-    department_id: int | None = None
-    search: str | None = strawberry.field(default=None, description="Part of the name")
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+@strawberry.enum(description="How a condition compares the field with the value(s)")
+class ConditionOp(Enum):
+    EQ = "eq"
+    NE = "ne"
+    IN = "in"
+    CONTAINS = "contains"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    IS_NULL = "is_null"
 
 
-@strawberry.input
+@strawberry.input(
+    description="One condition on a customer field, named as in the Customer type "
+    "(e.g. region, tier, ownerId, createdAt, phone). Values are given as text. Fields "
+    "you may not see are unknown to you; masked fields allow only exact matches, and "
+    "only where your policy says so."
+)
+class CustomerCondition:
+    field: str
+    op: ConditionOp = ConditionOp.EQ
+    value: str | None = None
+    values: list[str] | None = None
+
+
+@strawberry.input(description="Sort by name, region, tier, kind, createdAt or updatedAt")
 class CustomerOrder:
-    field: CustomerOrderField = CustomerOrderField.CREATED_AT
+    field: str = "createdAt"
     direction: SortDirection = SortDirection.ASC
 
 
@@ -168,6 +228,15 @@ class CreateCustomerInput:
     tier: CustomerTier = CustomerTier.ORDINARY
     owner_id: int | None = None
     department_id: int | None = None
+    wechat: str | None = None
+    birthday: date | None = None
+    gender: str | None = None
+    credit_rating: str | None = None
+    payment_capacity: Decimal | None = None
+    annual_revenue: Decimal | None = None
+    remarks: str | None = None
+    tags: list[str] | None = None
+    consents_to_sharing: bool = False
 
 
 @strawberry.input(description="Only the fields given are changed; null clears a field")
@@ -183,3 +252,12 @@ class UpdateCustomerInput:
     tier: CustomerTier | None = strawberry.UNSET
     owner_id: int | None = strawberry.UNSET
     department_id: int | None = strawberry.UNSET
+    wechat: str | None = strawberry.UNSET
+    birthday: date | None = strawberry.UNSET
+    gender: str | None = strawberry.UNSET
+    credit_rating: str | None = strawberry.UNSET
+    payment_capacity: Decimal | None = strawberry.UNSET
+    annual_revenue: Decimal | None = strawberry.UNSET
+    remarks: str | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    consents_to_sharing: bool | None = strawberry.UNSET

@@ -1,9 +1,8 @@
 """The customer archive: reading (lists, details) and writing (create, update)."""
 
+from dangan.services.customers.conditions import Condition
 from dangan.services.customers.paging import Order
 from dangan.services.customers.reads import (
-    COLUMNS,
-    CustomerFilter,
     Page,
     departments_by_id,
     get_customer_for_caller,
@@ -13,8 +12,7 @@ from dangan.services.customers.reads import (
 from dangan.services.customers.writes import create_customer, update_customer
 
 __all__ = [
-    "COLUMNS",
-    "CustomerFilter",
+    "Condition",
     "Order",
     "Page",
     "create_customer",

@@ -1,8 +1,11 @@
-"""Checking customer input: every problem names its field."""
+"""Checking customer input: every problem names its field (as the API spells it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from dangan.services.errors import BadUserInput
@@ -17,16 +20,31 @@ from dangan.services.regions import REGIONS
 
 KINDS = ("INDIVIDUAL", "ENTERPRISE")
 TIERS = ("KEY", "ORDINARY", "POTENTIAL")
+GENDERS = ("MALE", "FEMALE")
+CREDIT_RATINGS = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C", "D")
 REQUIRED = frozenset({"kind", "name", "tier"})
-_TEXT_LIMITS = {"name": 200, "address": 500}
+_TEXT_LIMITS = {"name": 200, "address": 500, "wechat": 50, "remarks": 2000}
 _NORMALIZERS = {
     "phone": normalize_mobile,
     "email": normalize_email,
     "id_number": normalize_id_number,
     "uscc": normalize_uscc,
 }
-# GraphQL names of the columns, for error messages that name the field the caller sent.
-FIELD_NAMES = {"id_number": "idNumber", "owner_id": "ownerId", "department_id": "departmentId"}
+_CHOICES = {"kind": KINDS, "tier": TIERS, "gender": GENDERS, "credit_rating": CREDIT_RATINGS}
+
+
+def api_name(column: str) -> str:
+    """``id_number`` → ``idNumber``: how the API names a column."""
+    head, *rest = column.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class _FieldNames(dict[str, str]):
+    def __missing__(self, column: str) -> str:
+        return api_name(column)
+
+
+FIELD_NAMES = _FieldNames()
 
 
 @dataclass(frozen=True)
@@ -36,55 +54,91 @@ class CustomerChanges:
     values: dict[str, Any]
 
 
-def _field(column: str) -> str:
-    return FIELD_NAMES.get(column, column)
+def _bad(column: str, message: str) -> BadUserInput:
+    return BadUserInput(message, field=api_name(column))
 
 
-def _clean_text(column: str, value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = " ".join(value.split())
+def _text(column: str, value: Any) -> str | None:
+    value = " ".join(str(value).split())
     if column == "name" and not value:
-        raise BadUserInput("name must not be empty", field="name")
+        raise _bad(column, "name must not be empty")
     limit = _TEXT_LIMITS.get(column)
     if limit and len(value) > limit:
-        raise BadUserInput(f"{column} must be at most {limit} characters", field=_field(column))
+        raise _bad(column, f"{column} must be at most {limit} characters")
     return value or None
+
+
+def _amount(column: str, value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise _bad(column, f"{api_name(column)} must be a number") from exc
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e16"):
+        raise _bad(column, f"{api_name(column)} must be between 0 and 10^16")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _birthday(column: str, value: Any) -> date:
+    try:
+        day = value if isinstance(value, date) else date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise _bad(column, "birthday must be a date such as 1990-03-07") from exc
+    if not date(1900, 1, 1) <= day <= date.today():
+        raise _bad(column, "birthday must be between 1900-01-01 and today")
+    return day
+
+
+def _tags(column: str, value: Any) -> list[str]:
+    tags = [" ".join(str(tag).split()) for tag in value]
+    if len(tags) > 20 or any(not tag or len(tag) > 30 for tag in tags):
+        raise _bad(column, "tags: at most 20, each 1 to 30 characters")
+    return sorted(set(tags))
+
+
+def _choice(column: str, value: Any) -> str:
+    if value not in _CHOICES[column]:
+        raise _bad(column, f"{api_name(column)} must be one of {', '.join(_CHOICES[column])}")
+    return str(value)
+
+
+def _region(column: str, value: Any) -> str:
+    if value not in REGIONS:
+        raise _bad(column, "region must be a province-level region such as 浙江省 or 北京市")
+    return str(value)
+
+
+def _identifier(column: str, value: Any) -> str | None:
+    if not str(value).strip():
+        return None
+    try:
+        return _NORMALIZERS[column](str(value))
+    except InvalidIdentifier as exc:
+        raise _bad(column, f"{api_name(column)}: {exc.reason}") from exc
+
+
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    **dict.fromkeys(_NORMALIZERS, _identifier),
+    **dict.fromkeys(_TEXT_LIMITS, _text),
+    **dict.fromkeys(_CHOICES, _choice),
+    "region": _region,
+    "payment_capacity": _amount,
+    "annual_revenue": _amount,
+    "birthday": _birthday,
+    "tags": _tags,
+}
 
 
 def check_customer_values(values: dict[str, Any]) -> CustomerChanges:
     """Validate and normalise the given columns; raises BadUserInput naming the field."""
     cleaned: dict[str, Any] = {}
     for column, value in values.items():
-        if value is None and column in REQUIRED:
-            raise BadUserInput(f"{_field(column)} cannot be empty", field=_field(column))
-        if column in _NORMALIZERS:
-            if value is None or (isinstance(value, str) and not value.strip()):
-                cleaned[column] = None
-                continue
-            try:
-                cleaned[column] = _NORMALIZERS[column](value)
-            except InvalidIdentifier as exc:
-                raise BadUserInput(f"{_field(column)}: {exc.reason}", field=_field(column)) from exc
-        elif column in ("name", "address"):
-            cleaned[column] = _clean_text(column, value)
-        elif column == "region":
-            if value is not None and value not in REGIONS:
-                raise BadUserInput(
-                    "region must be a province-level region such as 浙江省 or 北京市",
-                    field="region",
-                )
-            cleaned[column] = value
-        elif column == "kind":
-            if value not in KINDS:
-                raise BadUserInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
-            cleaned[column] = value
-        elif column == "tier":
-            if value not in TIERS:
-                raise BadUserInput(f"tier must be one of {', '.join(TIERS)}", field="tier")
-            cleaned[column] = value
-        else:
-            cleaned[column] = value
+        if value is None:
+            if column in REQUIRED:
+                raise _bad(column, f"{api_name(column)} cannot be empty")
+            cleaned[column] = [] if column == "tags" else None
+            continue
+        check = _CHECKS.get(column)
+        cleaned[column] = check(column, value) if check else value
     return CustomerChanges(cleaned)
 
 

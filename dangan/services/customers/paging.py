@@ -5,19 +5,28 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from dangan.services.errors import BadUserInput
 
-SortField = Literal["created_at", "updated_at", "name"]
-SORT_FIELDS: tuple[SortField, ...] = ("created_at", "updated_at", "name")
+# Sortable columns → the value that stands for "no value / not shown to you", so that
+# hidden values sort together and keyset comparisons never meet NULL.
+SORTABLE: dict[str, str] = {
+    "created_at": "'-infinity'::timestamptz",
+    "updated_at": "'-infinity'::timestamptz",
+    "name": "''",
+    "region": "''",
+    "tier": "''",
+    "kind": "''",
+}
+_TIMESTAMPS = frozenset({"created_at", "updated_at"})
 
 
 @dataclass(frozen=True)
 class Order:
-    field: SortField = "created_at"
+    field: str = "created_at"
     descending: bool = False
 
 
@@ -33,8 +42,8 @@ def decode_cursor(order: Order, cursor: str) -> tuple[Any, str]:
         field, value, row_id = orjson.loads(base64.urlsafe_b64decode(padded))
         if field != order.field or not isinstance(row_id, str):
             raise ValueError(field)
-        if field in ("created_at", "updated_at"):
-            value = datetime.fromisoformat(value)
+        if field in _TIMESTAMPS:
+            value = datetime.fromisoformat(value) if value != "-infinity" else value
         elif not isinstance(value, str):
             raise ValueError(value)
         return value, row_id

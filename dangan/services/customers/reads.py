@@ -1,53 +1,31 @@
-"""Reading customers: one SQL query per list, only the columns asked for.
+"""Reading customers: one SQL query per list, only the columns asked for, and only what
+the caller's policy lets them see.
 
-Rows come back as asyncpg records (plain mappings); the API layer shapes them. All SQL
-here runs inside the caller's tenant transaction, so it names no schema.
+Row visibility is the policy's SQL predicate in the WHERE clause; each field is
+selected as its full value, its masked form or NULL, by SQL, per row (see
+:mod:`dangan.authz.access`). Filters, search and ordering only ever see values the
+caller could read in full, so they can't be used to learn hidden ones; a field the
+caller can never see is "unknown", exactly like a field that doesn't exist.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from dangan.authz.access import CustomerAccess
 from dangan.authz.capabilities import check_allowed
+from dangan.authz.predicates import Numbered, Predicate, all_of
+from dangan.authz.store import customer_access
 from dangan.services.callers import Caller
-from dangan.services.customers.paging import Order, decode_cursor, encode_cursor
+from dangan.services.customers.conditions import Condition, condition_predicate, unknown_field
+from dangan.services.customers.paging import SORTABLE, Order, decode_cursor, encode_cursor
 from dangan.services.errors import BadUserInput, NotFound
 from dangan.tenants.scope import raw_connection
 
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "kind",
-    "name",
-    "phone",
-    "email",
-    "id_number",
-    "uscc",
-    "address",
-    "region",
-    "tier",
-    "owner_id",
-    "department_id",
-    "created_at",
-    "updated_at",
-    "version",
-)
-_COLUMN_SET = frozenset(COLUMNS)
-
-
-@dataclass(frozen=True)
-class CustomerFilter:
-    kind: str | None = None
-    tier: str | None = None
-    region: str | None = None
-    owner_id: int | None = None
-    department_id: int | None = None
-    search: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+SORT_KEY = "__sort"
 
 
 @dataclass(frozen=True)
@@ -59,7 +37,7 @@ class Page:
     order: Order
 
     def cursor(self, row: Any) -> str:
-        return encode_cursor(self.order, row[self.order.field], row["id"])
+        return encode_cursor(self.order, row[SORT_KEY], row["id"])
 
 
 def parse_customer_id(raw: str) -> uuid.UUID:
@@ -70,52 +48,32 @@ def parse_customer_id(raw: str) -> uuid.UUID:
         raise NotFound("no customer with this id") from exc
 
 
-def _select_list(columns: Iterable[str]) -> str:
-    wanted = set(columns) | {"id"}
-    unknown = wanted - _COLUMN_SET
-    if unknown:
-        raise ValueError(f"unknown customer columns {sorted(unknown)}")
-    return ", ".join(column for column in COLUMNS if column in wanted)
+def _select(access: CustomerAccess, columns: Sequence[str], sql: Numbered) -> str:
+    items: list[str] = []
+    for column in dict.fromkeys(["id", *columns]):
+        items += access.select(column, sql)
+    return ", ".join(items)
 
 
-class _Where:
-    def __init__(self) -> None:
-        self.clauses: list[str] = []
-        self.params: list[Any] = []
-
-    def add(self, template: str, *values: Any) -> None:
-        """Append a clause; each ``?`` becomes the next positional parameter."""
-        pieces = template.split("?")
-        sql = pieces[0]
-        for value, piece in zip(values, pieces[1:], strict=True):
-            self.params.append(value)
-            sql += f"${len(self.params)}{piece}"
-        self.clauses.append(sql)
-
-    def sql(self) -> str:
-        return " AND ".join(self.clauses) if self.clauses else "TRUE"
+def _sort_expression(access: CustomerAccess, order: Order, name: str) -> str:
+    field = access.field(order.field)
+    if order.field not in SORTABLE or field is None or field.full.never:
+        raise unknown_field(name, "orderBy")
+    sentinel = SORTABLE[order.field]
+    if field.full.always:
+        return f"COALESCE(c.{order.field}, {sentinel})"
+    return f"COALESCE(CASE WHEN {{full}} THEN c.{order.field} END, {sentinel})"
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _filter_where(flt: CustomerFilter) -> _Where:
-    where = _Where()
-    for column in ("kind", "tier", "region", "owner_id", "department_id"):
-        value = getattr(flt, column)
-        if value is not None:
-            where.add(f"{column} = ?", value)
-    if flt.search is not None:
-        term = flt.search.strip()
-        if not 1 <= len(term) <= 100:
-            raise BadUserInput("search must be 1 to 100 characters", field="search")
-        where.add("name ILIKE ?", f"%{_escape_like(term)}%")
-    if flt.created_after is not None:
-        where.add("created_at >= ?", flt.created_after)
-    if flt.created_before is not None:
-        where.add("created_at < ?", flt.created_before)
-    return where
+def _search(access: CustomerAccess, search: str) -> Predicate:
+    term = search.strip()
+    if not 1 <= len(term) <= 100:
+        raise BadUserInput("search must be 1 to 100 characters", field="search")
+    name = access.field("name")
+    if name is None or name.full.never:
+        raise unknown_field("name", "search")
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return all_of([name.full, Predicate("c.name ILIKE ?", (f"%{escaped}%",))])
 
 
 async def list_customers(
@@ -123,30 +81,45 @@ async def list_customers(
     *,
     first: int,
     after: str | None = None,
-    flt: CustomerFilter | None = None,
+    conditions: Sequence[Condition] = (),
+    search: str | None = None,
     order: Order | None = None,
-    columns: Sequence[str] = COLUMNS,
+    order_name: str | None = None,
+    columns: Sequence[str] = (),
     with_total: bool = False,
 ) -> Page:
     check_allowed(caller, "customer.read")
+    access = customer_access(caller)
     order = order or Order()
-    where = _filter_where(flt or CustomerFilter())
+    where = [access.rows, *(condition_predicate(access, c) for c in conditions)]
+    if search is not None:
+        where.append(_search(access, search))
+    sort_template = _sort_expression(access, order, order_name or order.field)
     conn = raw_connection()
     total = None
     if with_total:
+        counting = Numbered()
         total = await conn.fetchval(
-            f"SELECT count(*) FROM customer WHERE {where.sql()}", *where.params
+            f"SELECT count(*) FROM customer c WHERE {counting.add(all_of(where))}",
+            *counting.params,
         )
+    sql = Numbered()
+    select = _select(access, columns, sql)
+    full = access.field(order.field)
+    sort = sort_template.replace("{full}", sql.add(full.full)) if full else sort_template
+    keyset = ""
     if after is not None:
         value, row_id = decode_cursor(order, after)
         op = "<" if order.descending else ">"
-        where.add(f"({order.field}, id) {op} (?, ?)", value, parse_customer_id(row_id))
+        keyset = (
+            f" AND ({sort}, c.id) {op} ({sql.value(value)}, {sql.value(parse_customer_id(row_id))})"
+        )
+    filters = sql.add(all_of(where))
     direction = "DESC" if order.descending else "ASC"
-    select = _select_list([*columns, order.field])
     rows = await conn.fetch(
-        f"SELECT {select} FROM customer WHERE {where.sql()}"
-        f" ORDER BY {order.field} {direction}, id {direction} LIMIT {int(first) + 1}",
-        *where.params,
+        f"SELECT {select}, {sort} AS {SORT_KEY} FROM customer c WHERE {filters}{keyset}"
+        f" ORDER BY {SORT_KEY} {direction}, c.id {direction} LIMIT {int(first) + 1}",
+        *sql.params,
     )
     return Page(
         rows=rows[:first],
@@ -158,13 +131,25 @@ async def list_customers(
 
 
 async def get_customer_for_caller(
-    caller: Caller, customer_id: str, columns: Sequence[str] = COLUMNS
+    caller: Caller, customer_id: str, columns: Sequence[str] = (), *, just_written: bool = False
 ) -> Any:
-    """The customer, or NOT_FOUND — the same for a missing id and an invisible one."""
-    check_allowed(caller, "customer.read")
+    """The customer as the caller may see it, or NOT_FOUND — the same for a missing id
+    and for a customer the caller may not see.
+
+    ``just_written``: the caller's own mutation just wrote this row (and was allowed
+    to); its fields are still shown only as the policy says, even if the change took
+    the row out of the caller's sight (say, handing the customer to a colleague).
+    """
+    if not just_written:
+        check_allowed(caller, "customer.read")
     uid = parse_customer_id(customer_id)
+    access = customer_access(caller)
+    sql = Numbered()
+    select = _select(access, columns, sql)
+    visible = "TRUE" if just_written else sql.add(access.rows)
     row = await raw_connection().fetchrow(
-        f"SELECT {_select_list(columns)} FROM customer WHERE id = $1", uid
+        f"SELECT {select} FROM customer c WHERE c.id = {sql.value(uid)} AND {visible}",
+        *sql.params,
     )
     if row is None:
         raise NotFound("no customer with this id")

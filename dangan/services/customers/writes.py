@@ -1,7 +1,10 @@
 """Creating and changing customers, each in its own savepoint of the request.
 
 A mutation either writes everything or nothing: its statements run in a nested
-transaction, so a failure rolls back exactly this mutation's work.
+transaction, so a failure rolls back exactly this mutation's work. The policy decides
+who may change which customer (``can_edit``) and a caller may only set fields they can
+see (full or masked) on that customer; both are checked in SQL on the row itself — for a new
+customer right after the insert, inside the same savepoint.
 """
 
 from __future__ import annotations
@@ -9,13 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from dangan.authz.capabilities import check_allowed
+from dangan.authz.predicates import Numbered
+from dangan.authz.store import customer_access
 from dangan.services.callers import Caller
-from dangan.services.customers.inputs import check_customer_values, check_kind_fits
-from dangan.services.customers.reads import COLUMNS, parse_customer_id
-from dangan.services.errors import BadUserInput, Conflict, NotFound
+from dangan.services.customers.inputs import FIELD_NAMES, check_customer_values, check_kind_fits
+from dangan.services.customers.reads import parse_customer_id
+from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
 from dangan.tenants.scope import raw_connection
 
-_RETURNING = ", ".join(COLUMNS)
 WRITABLE = (
     "kind",
     "name",
@@ -28,6 +32,15 @@ WRITABLE = (
     "tier",
     "owner_id",
     "department_id",
+    "wechat",
+    "birthday",
+    "gender",
+    "credit_rating",
+    "payment_capacity",
+    "annual_revenue",
+    "remarks",
+    "tags",
+    "consents_to_sharing",
 )
 
 
@@ -54,31 +67,66 @@ async def _check_department(values: dict[str, Any]) -> None:
         raise BadUserInput("departmentId is not a department of this tenant", field="departmentId")
 
 
-async def create_customer(caller: Caller, values: dict[str, Any]) -> Any:
+async def _rights_on_row(caller: Caller, uid: Any, columns: list[str]) -> Any:
+    """One row of booleans: visible, editable, and per column "may see it" (in full or
+    masked: entering an ID number one may only see masked is fine; setting a field one
+    may not see at all is not)."""
+    access = customer_access(caller)
+    sql = Numbered()
+    items = [
+        f"{sql.add(access.rows)} AS visible",
+        f"{sql.add(access.can('edit'))} AS editable",
+    ]
+    for column in columns:
+        field = access.field(column)
+        readable = sql.add(field.shown) if field else "FALSE"
+        items.append(f"COALESCE({readable}, FALSE) AS can_{column}")
+    return await raw_connection().fetchrow(
+        f"SELECT {', '.join(items)}, c.kind, c.id_number, c.uscc, c.version"
+        f" FROM customer c WHERE c.id = {sql.value(uid)} FOR UPDATE",
+        *sql.params,
+    )
+
+
+def _check_fields(rights: Any, columns: list[str]) -> None:
+    for column in columns:
+        if not rights[f"can_{column}"]:
+            name = FIELD_NAMES.get(column, column)
+            raise Forbidden(f"you may not set {name} on this customer", field=name)
+
+
+async def create_customer(caller: Caller, values: dict[str, Any]) -> str:
+    """Insert a customer; returns its id. The caller must be allowed to edit the new
+    customer and to read every field they set (else nothing is written)."""
     check_allowed(caller, "customer.create")
     unknown = set(values) - set(WRITABLE)
     if unknown:
         raise ValueError(f"not writable: {sorted(unknown)}")
-    row = check_customer_values(values).values
+    row = {k: v for k, v in check_customer_values(values).values.items() if v is not None}
     if row.get("owner_id") is None and caller.kind == "user":
         row["owner_id"] = caller.id
     check_kind_fits(row["kind"], row)
     async with raw_connection().savepoint():
         await _check_owner(row)
         await _check_department(row)
+        given = [column for column in row if column not in ("kind", "name")]
         row["created_by"] = row["updated_by"] = caller.id if caller.kind == "user" else None
-        columns = list(row)
-        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        return await raw_connection().fetchrow(
-            f"INSERT INTO customer ({', '.join(columns)}) VALUES ({placeholders})"
-            f" RETURNING {_RETURNING}",
-            *row.values(),
+        sql = Numbered()
+        placeholders = ", ".join(sql.value(value) for value in row.values())
+        new_id = await raw_connection().fetchval(
+            f"INSERT INTO customer ({', '.join(row)}) VALUES ({placeholders}) RETURNING id",
+            *sql.params,
         )
+        rights = await _rights_on_row(caller, new_id, [*given, "name"])
+        if not (rights["visible"] and rights["editable"]):
+            raise Forbidden("your access does not allow creating this customer")
+        _check_fields(rights, [*given, "name"])
+    return str(new_id)
 
 
 async def update_customer(
     caller: Caller, customer_id: str, expected_version: int, changes: dict[str, Any]
-) -> Any:
+) -> str:
     """Apply ``changes`` if the customer is still at ``expected_version`` (else CONFLICT)."""
     check_allowed(caller, "customer.update")
     uid = parse_customer_id(customer_id)
@@ -89,27 +137,28 @@ async def update_customer(
         raise BadUserInput("nothing to change: give at least one field", field="input")
     values = check_customer_values(changes).values
     async with raw_connection().savepoint():
-        conn = raw_connection()
-        current = await conn.fetchrow(
-            "SELECT kind, id_number, uscc, version FROM customer WHERE id = $1 FOR UPDATE", uid
-        )
-        if current is None:
+        rights = await _rights_on_row(caller, uid, list(values))
+        if rights is None or not rights["visible"]:
             raise NotFound("no customer with this id")
-        if current["version"] != expected_version:
+        if not rights["editable"]:
+            raise Forbidden("your access does not allow changing this customer")
+        _check_fields(rights, list(values))
+        if rights["version"] != expected_version:
             raise Conflict(
                 f"the customer was changed by someone else (version is now "
-                f"{current['version']}, you sent {expected_version}); reload and retry",
+                f"{rights['version']}, you sent {expected_version}); reload and retry",
                 field="version",
             )
-        merged = {**dict(current), **values}
+        merged = {**dict(rights), **values}
         check_kind_fits(merged["kind"], merged)
         await _check_owner(values)
         await _check_department(values)
         values["updated_by"] = caller.id if caller.kind == "user" else None
-        assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(values, start=2))
-        return await conn.fetchrow(
+        sql = Numbered()
+        assignments = ", ".join(f"{column} = {sql.value(v)}" for column, v in values.items())
+        await raw_connection().execute(
             f"UPDATE customer SET {assignments}, version = version + 1, updated_at = now()"
-            f" WHERE id = $1 RETURNING {_RETURNING}",
-            uid,
-            *values.values(),
+            f" WHERE id = {sql.value(uid)}",
+            *sql.params,
         )
+    return str(uid)

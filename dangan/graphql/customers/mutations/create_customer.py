@@ -5,14 +5,20 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from dangan.graphql.customers.queries import columns_for
 from dangan.graphql.customers.types import CreateCustomerInput, Customer
+from dangan.graphql.selection import child_names
 from dangan.services import customers
 
 
 async def create_customer(info: Info, input: CreateCustomerInput) -> Customer:
+    """Create a customer; the answer shows it as your policy lets you see it."""
+    caller = info.context.require_caller()
     values = {
         key: value.value if hasattr(value, "value") else value
         for key, value in strawberry.asdict(input).items()
     }
-    row = await customers.create_customer(info.context.require_caller(), values)
+    new_id = await customers.create_customer(caller, values)
+    columns = columns_for(child_names(info.selected_fields, ("createCustomer",)))
+    row = await customers.get_customer_for_caller(caller, new_id, columns, just_written=True)
     return Customer.from_row(row)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from dangan.graphql.customers.queries import columns_for
 from dangan.graphql.customers.types import Customer, UpdateCustomerInput
+from dangan.graphql.selection import child_names
 from dangan.services import customers
 
 
@@ -13,10 +15,13 @@ async def update_customer(
     info: Info, id: strawberry.ID, version: int, input: UpdateCustomerInput
 ) -> Customer:
     """Change the given fields if the customer is still at ``version`` (else CONFLICT)."""
+    caller = info.context.require_caller()
     changes = {
         key: value.value if hasattr(value, "value") else value
         for key, value in vars(input).items()
         if value is not strawberry.UNSET
     }
-    row = await customers.update_customer(info.context.require_caller(), id, version, changes)
+    await customers.update_customer(caller, id, version, changes)
+    columns = columns_for(child_names(info.selected_fields, ("updateCustomer",)))
+    row = await customers.get_customer_for_caller(caller, id, columns, just_written=True)
     return Customer.from_row(row)

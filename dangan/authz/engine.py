@@ -1,0 +1,188 @@
+"""A loaded policy: Polar files → an Oso instance → SQL decisions, cached per actor.
+
+Administrators write four rules in ``policies/*.polar`` (see the comments there):
+``can_see`` (which customers), ``field_access`` (full or masked, per sensitivity class
+or single field), ``can_reveal`` (who may reveal a masked value) and
+``can_approve_share`` / ``can_edit``. This module adds generated ``allow`` rules that
+ask those rules about each field, so one set of files decides rows, fields and
+approvals. Every decision is an Oso data filter turned into a SQL predicate, computed
+once per (actor, action) for the life of this engine (a new policy version is a new
+engine) — never per row.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping
+from contextlib import redirect_stderr, redirect_stdout
+from functools import lru_cache
+from threading import Lock
+from types import SimpleNamespace
+from typing import Any
+
+from oso import Oso
+from polar import Variable
+from polar.data.adapter import DataAdapter
+from polar.data.filter import DataFilter
+from polar.data_filtering import serialize_types
+from polar.exceptions import OsoError
+from polar.expression import Expression, Pattern
+from polar.ffi import PolarSource as Source
+
+from dangan.authz.adapter import PolicyError, filter_to_predicate
+from dangan.authz.predicates import Predicate, any_of
+from dangan.authz.subjects import Actor, Customer
+from dangan.authz.tables import ACTOR_CLASSES, TABLES, polar_fields
+from dangan.models.archive import CUSTOMER_FIELDS, SENSITIVITY_CLASSES
+
+REQUIRED_RULES = ("can_see", "field_access", "can_reveal", "can_approve_share", "can_edit")
+LEVELS = ("full", "masked", "match")
+
+
+def _glue() -> str:
+    """Generated rules connecting the administrators' rules to the engine's questions.
+
+    Field questions don't repeat ``can_see``: the row filter already limits the rows, and
+    leaving it out keeps each field predicate small.
+    """
+    lines = [
+        'allow(actor, "read", c: Customer) if can_see(actor, c);',
+        'allow(actor, "edit", c: Customer) if can_edit(actor, c);',
+        'allow(actor, "approve_share", c: Customer) if can_approve_share(actor, c);',
+    ]
+    for target in (*SENSITIVITY_CLASSES, *CUSTOMER_FIELDS):
+        for level in LEVELS:
+            lines.append(
+                f'allow(actor, "{level}:{target}", c: Customer) if'
+                f' field_access(actor, "{level}", c, "{target}");'
+            )
+        lines.append(
+            f'allow(actor, "reveal:{target}", c: Customer) if can_reveal(actor, c, "{target}");'
+        )
+    return "\n".join(lines)
+
+
+class _NoQueries(DataAdapter):
+    def build_query(self, data_filter: DataFilter) -> DataFilter:
+        return data_filter
+
+    def execute_query(self, query: Any) -> Any:
+        raise NotImplementedError("decisions become SQL; they are never executed here")
+
+
+_QUOTED = re.compile(r'"([a-z_]+)"')
+
+
+class PolicyEngine:
+    """One immutable policy version. Build a new engine to change policy."""
+
+    def __init__(self, sources: Mapping[str, str], *, version: str = "default") -> None:
+        self.version = version
+        self.sources = dict(sources)
+        self.oso = Oso()
+        for cls in (*ACTOR_CLASSES, *TABLES):
+            fields = polar_fields(cls) if cls in TABLES else None
+            self.oso.register_class(cls, fields=fields)
+        self.oso.set_data_filtering_adapter(_NoQueries())
+        self.oso.register_constant(list(SENSITIVITY_CLASSES), "SENSITIVITY_CLASSES")
+        self.warnings = self._load()
+        self.named_fields = frozenset(self._quoted_names() & set(CUSTOMER_FIELDS))
+        self._lock = Lock()
+        self.oso_calls = 0
+
+    def _load(self) -> list[str]:
+        """Load every file at once; Polar's printed warnings (an unknown class in a
+        specializer silently never matches) are captured and treated as errors."""
+        captured = io.StringIO()
+        sources = [Source(text, name) for name, text in sorted(self.sources.items())]
+        try:
+            with redirect_stdout(captured), redirect_stderr(captured):
+                # One load for every file: Polar refuses a second load (FINDINGS.md).
+                self.oso._load_sources([*sources, Source(_glue(), "<generated>")])
+        except OsoError as exc:
+            raise PolicyError(str(exc)) from exc
+        warnings = [line for line in captured.getvalue().splitlines() if line.strip()]
+        missing = [rule for rule in REQUIRED_RULES if not _defines(self.sources.values(), rule)]
+        if missing:
+            raise PolicyError(f"the policy must define {', '.join(missing)}")
+        unknown = self.unknown_names()
+        if unknown:
+            raise PolicyError(
+                "the policy names unknown sensitivity classes or fields: " + ", ".join(unknown)
+            )
+        return warnings
+
+    def unknown_names(self) -> list[str]:
+        """Quoted names in field_access/can_reveal rules that are neither a sensitivity
+        class nor a customer field (a typo would silently grant nothing)."""
+        known = set(SENSITIVITY_CLASSES) | set(CUSTOMER_FIELDS) | set(LEVELS)
+        found = self._quoted_names()
+        return sorted(found - known)
+
+    def _quoted_names(self) -> set[str]:
+        found: set[str] = set()
+        for text in self.sources.values():
+            code = re.sub(r"#[^\n]*", "", text)
+            for statement in code.split(";"):
+                if re.search(r"\b(field_access|can_reveal)\s*\(", statement):
+                    statement = re.sub(r"has_(role|scope)\(\s*\"[^\"]*\"\s*\)", "", statement)
+                    found.update(_QUOTED.findall(statement))
+        return found
+
+    def predicate(self, actor: Actor, action: str) -> Predicate:
+        """The SQL condition under which ``actor`` may do ``action`` to a customer row."""
+        return self._cached(actor, action)
+
+    @lru_cache(maxsize=8192)  # noqa: B019 — the engine lives as long as its policy version
+    def _cached(self, actor: Actor, action: str) -> Predicate:
+        with self._lock:
+            self.oso_calls += 1
+            return filter_to_predicate(self._data_filter(actor, action))
+
+    def _data_filter(self, actor: Actor, action: str) -> DataFilter:
+        """``oso.authorized_query`` without its leak: each call on a host copy
+        (FINDINGS.md: the shared host keeps every partial result forever)."""
+        polar = self.oso
+        host = polar.host.copy()
+        is_customer = Expression("Isa", [Variable("resource"), Pattern("Customer", {})])
+        constraint = Expression("And", [is_customer])
+        try:
+            results = [
+                {"bindings": {key: host.to_polar(value)}}
+                for result in polar.query_rule(
+                    "allow",
+                    actor,
+                    action,
+                    Variable("resource"),
+                    bindings={"resource": constraint},
+                    accept_expression=True,
+                )
+                for key, value in result["bindings"].items()
+            ]
+        except OsoError as exc:
+            raise PolicyError(str(exc)) from exc
+        types = serialize_types(host.distinct_user_types(), host.types)
+        plan = polar.ffi_polar.build_data_filter(types, results, "resource", "Customer")
+        return DataFilter.parse(SimpleNamespace(host=host), plan)
+
+    def field_predicate(self, actor: Actor, level: str, field: str) -> Predicate:
+        """When ``actor`` sees ``field`` at ``level`` ("full", "masked") or, with
+        level "reveal", may reveal it: the rules for its class, or for the field itself
+        when a policy names it."""
+        spec = CUSTOMER_FIELDS[field]
+        by_class = self.predicate(actor, f"{level}:{spec.sensitivity}")
+        if field not in self.named_fields:
+            return by_class
+        return any_of([by_class, self.predicate(actor, f"{level}:{field}")])
+
+    def allows(self, actor: Actor, action: str) -> bool:
+        """Whether the action is allowed on at least some customers (row-independent)."""
+        return not self.predicate(actor, action).never
+
+
+def _defines(texts: Any, rule: str) -> bool:
+    return any(re.search(rf"^\s*{rule}\s*\(", text, re.MULTILINE) for text in texts)
+
+
+__all__ = ["Customer", "PolicyEngine", "PolicyError"]
