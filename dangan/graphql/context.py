@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from dangan.services import customers
+from dangan.services import customers, sharing
 from dangan.services.callers import Caller
 from dangan.services.errors import Unauthenticated
 from dangan.services.ratelimit import LoginThrottle
@@ -19,6 +20,15 @@ def _loader(fetch: Any) -> DataLoader[int, Any]:
     async def load(keys: list[int]) -> list[Any]:
         found = await fetch(keys)
         return [found.get(key) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+def _loader_by_uuid(fetch: Any) -> DataLoader[Any, Any]:
+    async def load(keys: list[Any]) -> list[Any]:
+        ids = [uuid.UUID(str(key)) for key in keys]
+        found = await fetch(ids)
+        return [found.get(key) for key in ids]
 
     return DataLoader(load_fn=load)
 
@@ -36,6 +46,9 @@ class Context:
         default_factory=lambda: _loader(customers.departments_by_id)
     )
 
+    share_details: DataLoader[Any, Any] = field(
+        default_factory=lambda: _loader_by_uuid(sharing.share_details)
+    )
     # Response paths of values the policy hid (returned as extensions.redacted).
     redacted: list[str] = field(default_factory=list)
 

@@ -9,6 +9,7 @@ from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.update_customer import update_customer
 from dangan.graphql.customers.queries import customer, customers_connection
 from dangan.graphql.execution import BulkLeafExecutor
+from dangan.graphql.sharing import resolvers as sharing
 from dangan.graphql.viewer import login, me
 
 
@@ -17,6 +18,7 @@ class Query:
     me = strawberry.field(resolver=me, description="Who is calling, in which tenant")
     customer = strawberry.field(resolver=customer)
     customers = strawberry.field(resolver=customers_connection)
+    share_requests = strawberry.field(resolver=sharing.share_requests)
 
 
 @strawberry.type
@@ -24,6 +26,10 @@ class Mutation:
     login = strawberry.mutation(resolver=login)
     create_customer = strawberry.mutation(resolver=create_customer)
     update_customer = strawberry.mutation(resolver=update_customer)
+    request_share = strawberry.mutation(resolver=sharing.request_share)
+    approve_share = strawberry.mutation(resolver=sharing.approve_share)
+    reject_share = strawberry.mutation(resolver=sharing.reject_share)
+    revoke_share = strawberry.mutation(resolver=sharing.revoke_share)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

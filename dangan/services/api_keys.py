@@ -12,11 +12,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 from dangan.services.callers import APP_SCOPES
 from dangan.services.errors import BadUserInput, Conflict, NotFound
-from dangan.tenants.scope import TenantRef
+from dangan.tenants.scope import TenantRef, enter_tenant, leave_tenant
 
 PREFIX = "dgk_"
 
@@ -59,26 +60,48 @@ async def create_app(tenant: TenantRef, name: str, scopes: list[str]) -> Created
     checked = check_scopes(scopes)
     key_id = secrets.token_hex(6)
     key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    db = connections.get("default")
-    rows = await db.execute_query_dict(
-        "INSERT INTO public.api_client (tenant_id, name, key_id, key_hash, scopes)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING id",
-        [tenant.id, name, key_id, _hash(key), list(checked)],
-    )
-    if not rows:
-        raise Conflict(f"an app named {name!r} already exists in {tenant.slug}", field="name")
+    async with in_transaction() as conn:
+        rows = await conn.execute_query_dict(
+            "INSERT INTO public.api_client (tenant_id, name, key_id, key_hash, scopes)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, name) DO NOTHING RETURNING id",
+            [tenant.id, name, key_id, _hash(key), list(checked)],
+        )
+        if not rows:
+            raise Conflict(f"an app named {name!r} already exists in {tenant.slug}", field="name")
+        await _mirror(conn, tenant, rows[0]["id"], name, checked, active=True)
     return CreatedKey(app_id=rows[0]["id"], name=name, key=key, scopes=checked)
 
 
-async def revoke_app(tenant: TenantRef, name: str) -> None:
-    db = connections.get("default")
-    count, _ = await db.execute_query(
-        "UPDATE public.api_client SET status = 'revoked', revoked_at = now()"
-        " WHERE tenant_id = $1 AND name = $2 AND status = 'active'",
-        [tenant.id, name],
+async def _mirror(
+    conn: BaseDBAsyncClient,
+    tenant: TenantRef,
+    app_id: int,
+    name: str,
+    scopes: tuple[str, ...],
+    *,
+    active: bool,
+) -> None:
+    """Keep the tenant's own record of the app (partner_app), which shares point at."""
+    await enter_tenant(conn, tenant)
+    await conn.execute_query(
+        "INSERT INTO partner_app (id, name, scopes, active) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, scopes = EXCLUDED.scopes,"
+        " active = EXCLUDED.active, updated_at = now()",
+        [app_id, name, list(scopes), active],
     )
-    if not count:
-        raise NotFound(f"no active app named {name!r} in {tenant.slug}", field="name")
+    await leave_tenant(conn)
+
+
+async def revoke_app(tenant: TenantRef, name: str) -> None:
+    async with in_transaction() as conn:
+        rows = await conn.execute_query_dict(
+            "UPDATE public.api_client SET status = 'revoked', revoked_at = now()"
+            " WHERE tenant_id = $1 AND name = $2 AND status = 'active' RETURNING id, scopes",
+            [tenant.id, name],
+        )
+        if not rows:
+            raise NotFound(f"no active app named {name!r} in {tenant.slug}", field="name")
+        await _mirror(conn, tenant, rows[0]["id"], name, tuple(rows[0]["scopes"]), active=False)
 
 
 def key_matches(key: str, stored_hash: str) -> bool:
@@ -89,11 +112,13 @@ async def rotate_app_key(tenant: TenantRef, name: str) -> CreatedKey:
     """Issue a new key for an existing app (the old key stops working at once)."""
     key_id = secrets.token_hex(6)
     key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    rows = await connections.get("default").execute_query_dict(
-        "UPDATE public.api_client SET key_id = $3, key_hash = $4, status = 'active',"
-        " revoked_at = NULL WHERE tenant_id = $1 AND name = $2 RETURNING id, scopes",
-        [tenant.id, name, key_id, _hash(key)],
-    )
-    if not rows:
-        raise NotFound(f"no app named {name!r} in {tenant.slug}", field="name")
+    async with in_transaction() as conn:
+        rows = await conn.execute_query_dict(
+            "UPDATE public.api_client SET key_id = $3, key_hash = $4, status = 'active',"
+            " revoked_at = NULL WHERE tenant_id = $1 AND name = $2 RETURNING id, scopes",
+            [tenant.id, name, key_id, _hash(key)],
+        )
+        if not rows:
+            raise NotFound(f"no app named {name!r} in {tenant.slug}", field="name")
+        await _mirror(conn, tenant, rows[0]["id"], name, tuple(rows[0]["scopes"]), active=True)
     return CreatedKey(app_id=rows[0]["id"], name=name, key=key, scopes=tuple(rows[0]["scopes"]))

@@ -192,6 +192,22 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
              WHERE r.status = 'approved' AND r.valid_until > now();
         """,
     ),
+    Migration(
+        3,
+        "partner apps mirrored into the tenant (share grantees)",
+        """
+        CREATE TABLE partner_app (
+            id         integer PRIMARY KEY,
+            name       text NOT NULL,
+            scopes     text[] NOT NULL,
+            active     boolean NOT NULL DEFAULT true,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        ALTER TABLE share_request
+            ADD CONSTRAINT share_request_app
+            FOREIGN KEY (grantee_app_id) REFERENCES partner_app(id);
+        """,
+    ),
 )
 
 LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dangan.services.errors import NotFound
+from dangan.services.sharing import expire_shares
 from dangan.tenants.migrations import migrate_tenant
 from dangan.tenants.registry import find_tenant, list_tenants
 from dangan.tenants.scope import raw_connection, run_in_tenant
@@ -63,3 +64,14 @@ async def nightly_census(ctx: dict[str, Any]) -> dict[str, int]:
             stage=tenant.slug,
         )
     return totals
+
+
+async def expire_share_grants(ctx: dict[str, Any]) -> dict[str, int]:
+    """Cron: record shares past their end date as expired, in every tenant. (They stop
+    counting at that instant regardless: the share_grant view checks the date.)"""
+    expired: dict[str, int] = {}
+    for tenant in await list_tenants():
+        count = await run_in_tenant(tenant, expire_shares)
+        if count:
+            expired[tenant.slug] = count
+    return expired

@@ -14,7 +14,12 @@ from dangan.authz.store import load_policies
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import s3_client
-from dangan.workers.jobs import migrate_all_tenants, nightly_census, tenant_census
+from dangan.workers.jobs import (
+    expire_share_grants,
+    migrate_all_tenants,
+    nightly_census,
+    tenant_census,
+)
 
 FUNCTIONS = [
     func(tenant_census, max_tries=3),
@@ -55,7 +60,13 @@ def build_worker(
                 hour={2},
                 minute={15},
                 unique=True,
-            )
+            ),
+            cron(
+                expire_share_grants,
+                name=f"cron:{settings.redis_namespace}:expire_share_grants",
+                minute=set(range(0, 60, 10)),
+                unique=True,
+            ),
         ],
         "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),
         "queue_name": settings.queue_name,

@@ -24,7 +24,7 @@ def columns_for(names: set[str]) -> list[str]:
     return [FIELD_COLUMNS[name] for name in names if name in FIELD_COLUMNS]
 
 
-def _conditions(where: list[CustomerCondition] | None) -> list[customers.Condition]:
+def conditions_from(where: list[CustomerCondition] | None) -> list[customers.Condition]:
     if where is not None and len(where) > 20:
         raise BadUserInput("at most 20 conditions", field="where")
     return [
@@ -74,7 +74,7 @@ async def customers_connection(
         info.context.require_caller(),
         first=first,
         after=after,
-        conditions=_conditions(where),
+        conditions=conditions_from(where),
         search=search,
         order=order,
         order_name=order_name,
