@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql.customers.mutations.create_customer import create_customer
+from dangan.graphql.customers.mutations.reveal_field import reveal_field
 from dangan.graphql.customers.mutations.update_customer import update_customer
 from dangan.graphql.customers.queries import customer, customers_connection
 from dangan.graphql.execution import BulkLeafExecutor
@@ -26,6 +27,7 @@ class Mutation:
     login = strawberry.mutation(resolver=login)
     create_customer = strawberry.mutation(resolver=create_customer)
     update_customer = strawberry.mutation(resolver=update_customer)
+    reveal_field = strawberry.mutation(resolver=reveal_field)
     request_share = strawberry.mutation(resolver=sharing.request_share)
     approve_share = strawberry.mutation(resolver=sharing.approve_share)
     reject_share = strawberry.mutation(resolver=sharing.reject_share)

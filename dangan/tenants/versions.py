@@ -208,6 +208,22 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             FOREIGN KEY (grantee_app_id) REFERENCES partner_app(id);
         """,
     ),
+    Migration(
+        4,
+        "reveals of masked values, with their reasons",
+        """
+        CREATE TABLE field_reveal (
+            id          bigserial PRIMARY KEY,
+            customer_id uuid NOT NULL REFERENCES customer(id) ON DELETE CASCADE,
+            field       text NOT NULL,
+            actor_kind  text NOT NULL,
+            actor_id    integer NOT NULL,
+            reason      text NOT NULL,
+            at          timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX field_reveal_customer ON field_reveal (customer_id, at);
+        """,
+    ),
 )
 
 LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version
