@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from dangan import database
+from dangan.cli_policy import policy_app
 from dangan.devstack import DevStack, Endpoints, stack_endpoints
 from dangan.services.api_keys import create_app as do_create_app
 from dangan.services.api_keys import revoke_app
@@ -43,6 +44,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(apps_app, name="app")
+app.add_typer(policy_app, name="policy")
 console = Console()
 err = Console(stderr=True)
 

@@ -136,9 +136,14 @@ class PolicyEngine:
 
     @lru_cache(maxsize=8192)  # noqa: B019 — the engine lives as long as its policy version
     def _cached(self, actor: Actor, action: str) -> Predicate:
+        return filter_to_predicate(self.data_filter(actor, action))
+
+    @lru_cache(maxsize=8192)  # noqa: B019
+    def data_filter(self, actor: Actor, action: str) -> DataFilter:
+        """The Oso data filter of one (actor, action): computed once per engine."""
         with self._lock:
             self.oso_calls += 1
-            return filter_to_predicate(self._data_filter(actor, action))
+            return self._data_filter(actor, action)
 
     def _data_filter(self, actor: Actor, action: str) -> DataFilter:
         """``oso.authorized_query`` without its leak: each call on a host copy

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
+from dangan.graphql import policies as policy_api
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
 from dangan.graphql.customers.mutations.update_customer import update_customer
@@ -20,6 +21,7 @@ class Query:
     customer = strawberry.field(resolver=customer)
     customers = strawberry.field(resolver=customers_connection)
     share_requests = strawberry.field(resolver=sharing.share_requests)
+    policy_versions = strawberry.field(resolver=policy_api.policy_versions)
 
 
 @strawberry.type
@@ -32,6 +34,8 @@ class Mutation:
     approve_share = strawberry.mutation(resolver=sharing.approve_share)
     reject_share = strawberry.mutation(resolver=sharing.reject_share)
     revoke_share = strawberry.mutation(resolver=sharing.revoke_share)
+    propose_policy = strawberry.mutation(resolver=policy_api.propose_policy)
+    activate_policy = strawberry.mutation(resolver=policy_api.activate_policy)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

@@ -22,7 +22,7 @@ async def reveal_field(
     if not 5 <= len(reason) <= 500:
         raise BadUserInput("reason must be 5 to 500 characters", field="reason")
     uid = parse_customer_id(customer_id)
-    access = customer_access(caller)
+    access = await customer_access(caller)
     field = access.field(column) if column else None
     if column is None or field is None or field.never_shown:
         raise unknown_field(name, "field")

@@ -84,7 +84,7 @@ async def _visible_ids(
 ) -> list[uuid.UUID]:
     """The customers of the request, all of which the requester must be able to see:
     an id they can't see is NOT_FOUND, exactly like a missing one."""
-    access = customer_access(caller)
+    access = await customer_access(caller)
     sql = Numbered()
     if customer_ids:
         try:
@@ -187,7 +187,7 @@ async def _load_for_decision(caller: Caller, request_id: str) -> Any:
 
 async def _may_approve(caller: Caller, request_id: uuid.UUID) -> bool:
     """True when the policy lets the caller approve a share of every customer in it."""
-    access = customer_access(caller)
+    access = await customer_access(caller)
     sql = Numbered()
     allowed = all_of([access.rows, access.can("approve_share")])
     refused = await raw_connection().fetchval(
@@ -275,7 +275,7 @@ async def share_requests_for(caller: Caller, status: str | None = None) -> list[
     """Requests the caller made, receives, or may decide on (newest first), in one query."""
     if caller.kind != "user":
         return []
-    access = customer_access(caller)
+    access = await customer_access(caller)
     sql = Numbered()
     allowed = sql.add(all_of([access.rows, access.can("approve_share")]))
     me, department, wanted = (

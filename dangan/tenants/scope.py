@@ -47,6 +47,8 @@ class TenantSession:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
         self._lock = asyncio.Lock()
+        # Facts worth looking up once per transaction (e.g. the active policy version).
+        self.memo: dict[str, Any] = {}
 
     async def fetch(self, query: str, *args: Any) -> list[Any]:
         async with self._lock:

@@ -224,6 +224,27 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX field_reveal_customer ON field_reveal (customer_id, at);
         """,
     ),
+    Migration(
+        5,
+        "policy versions of the tenant",
+        """
+        -- Every version is kept; one at most is active (none: the shipped default).
+        CREATE TABLE policy_version (
+            id           serial PRIMARY KEY,
+            files        jsonb NOT NULL,
+            status       text NOT NULL DEFAULT 'proposed'
+                         CHECK (status IN ('proposed', 'active', 'retired')),
+            comment      text NOT NULL,
+            report       jsonb NOT NULL,
+            proposed_by  integer NOT NULL,
+            proposed_at  timestamptz NOT NULL DEFAULT now(),
+            activated_by integer,
+            activated_at timestamptz
+        );
+        CREATE UNIQUE INDEX policy_version_one_active ON policy_version ((true))
+            WHERE status = 'active';
+        """,
+    ),
 )
 
 LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version

@@ -89,7 +89,7 @@ async def list_customers(
     with_total: bool = False,
 ) -> Page:
     check_allowed(caller, "customer.read")
-    access = customer_access(caller)
+    access = await customer_access(caller)
     order = order or Order()
     where = [access.rows, *(condition_predicate(access, c) for c in conditions)]
     if search is not None:
@@ -143,7 +143,7 @@ async def get_customer_for_caller(
     if not just_written:
         check_allowed(caller, "customer.read")
     uid = parse_customer_id(customer_id)
-    access = customer_access(caller)
+    access = await customer_access(caller)
     sql = Numbered()
     select = _select(access, columns, sql)
     visible = "TRUE" if just_written else sql.add(access.rows)

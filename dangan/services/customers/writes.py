@@ -71,7 +71,7 @@ async def _rights_on_row(caller: Caller, uid: Any, columns: list[str]) -> Any:
     """One row of booleans: visible, editable, and per column "may see it" (in full or
     masked: entering an ID number one may only see masked is fine; setting a field one
     may not see at all is not)."""
-    access = customer_access(caller)
+    access = await customer_access(caller)
     sql = Numbered()
     items = [
         f"{sql.add(access.rows)} AS visible",

@@ -1,0 +1,104 @@
+"""``dangan policy check | test | diff``: what an administrator runs before proposing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dangan.authz.adapter import PolicyError
+from dangan.authz.engine import PolicyEngine
+from dangan.authz.policy_tests import load_cases, run_cases
+from dangan.authz.store import POLICIES, load_policies, polar_sources, read_policy_dir, test_sources
+from dangan.services.errors import BadUserInput
+from dangan.services.policies import check_files
+from dangan.services.policy_impact import impact_report
+from dangan.tenants.scope import run_in_tenant
+
+policy_app = typer.Typer(help="Access policies: check, test, and measure a change.")
+console = Console()
+err = Console(stderr=True)
+Directory = Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A policies folder")]
+
+
+def _load(directory: Path) -> tuple[dict[str, str], PolicyEngine]:
+    files = read_policy_dir(directory)
+    try:
+        engine = PolicyEngine(polar_sources(files), version=str(directory))
+    except PolicyError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if engine.warnings:
+        for warning in engine.warnings:
+            err.print(f"[red]error:[/red] {warning}")
+        raise typer.Exit(1)
+    return files, engine
+
+
+@policy_app.command("check")
+def check(directory: Directory) -> None:
+    """Load every .polar file: syntax, classes, fields and required rules."""
+    files, _ = _load(directory)
+    console.print(f"ok: {len(polar_sources(files))} policy file(s) load cleanly")
+
+
+@policy_app.command("test")
+def test(directory: Directory) -> None:
+    """Run the folder's tests/*.yaml cases against its policy."""
+    files, engine = _load(directory)
+    try:
+        cases = load_cases(test_sources(files))
+        failures = run_cases(engine, cases)
+    except PolicyError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    for failure in failures:
+        err.print(f"[red]FAIL[/red] {failure}")
+    checks = sum(len(case.get("expect") or {}) for case in cases)
+    console.print(f"{len(cases)} case(s), {checks - len(failures)} of {checks} check(s) passed")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _report_table(report: dict[str, Any]) -> Table:
+    table = Table("role", "callers", "what", "before", "after")
+    for role, data in report["roles"].items():
+        before, after = data["customers"]
+        table.add_row(role, str(data["actors"]), "customers seen", str(before), str(after))
+        for cls, outcomes in data["classes"].items():
+            for outcome, (b, a) in outcomes.items():
+                if b != a:
+                    table.add_row("", "", f"{cls} values {outcome}", str(b), str(a))
+    return table
+
+
+@policy_app.command("diff")
+def diff(
+    directory: Directory,
+    tenant: Annotated[str, typer.Option(help="Measure against this tenant's data")],
+) -> None:
+    """Who would see what differently if this folder became the tenant's policy."""
+    from dangan.cli import _run_with_db, _tenant
+
+    files = read_policy_dir(directory)
+
+    async def work(settings: Any, endpoints: Any) -> dict[str, Any]:
+        load_policies(settings)
+        ref = await _tenant(tenant)
+        proposed = check_files(files)
+
+        async def measure() -> dict[str, Any]:
+            return await impact_report(await POLICIES.engine_for(ref.id), proposed)
+
+        return await run_in_tenant(ref, measure)
+
+    try:
+        report = _run_with_db(work)
+    except BadUserInput as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    console.print(_report_table(report))
+    console.print("changes who sees what" if report["changed"] else "no change in who sees what")
