@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +14,7 @@ from dangan.authz.adapter import PolicyError
 from dangan.authz.engine import PolicyEngine
 from dangan.authz.policy_tests import load_cases, run_cases
 from dangan.authz.store import POLICIES, load_policies, polar_sources, read_policy_dir, test_sources
+from dangan.services.authentication import member_identity_id, user_caller
 from dangan.services.errors import BadUserInput
 from dangan.services.policies import check_files
 from dangan.services.policy_impact import impact_report
@@ -102,3 +104,55 @@ def diff(
         raise typer.Exit(1) from exc
     console.print(_report_table(report))
     console.print("changes who sees what" if report["changed"] else "no change in who sees what")
+
+
+async def _caller(tenant: Any, email: str) -> Any:
+    """The person proposing or activating (the service checks they are an admin)."""
+    return await user_caller(tenant, await member_identity_id(tenant, email))
+
+
+@policy_app.command("propose")
+def propose(
+    directory: Directory,
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    email: Annotated[str, typer.Option(help="An administrator of the tenant")],
+    comment: Annotated[str, typer.Option(help="Why the change")],
+) -> None:
+    """Store this folder as a new (not yet active) version, with its impact report."""
+    from dangan.cli import _run_with_db, _tenant
+    from dangan.services.policies import propose_policy
+
+    files = read_policy_dir(directory)
+
+    async def work(settings: Any, endpoints: Any) -> Any:
+        load_policies(settings)
+        ref = await _tenant(tenant)
+        caller = await _caller(ref, email)
+        return await run_in_tenant(ref, lambda: propose_policy(caller, files, comment))
+
+    row = _run_with_db(work)
+    console.print(_report_table(orjson.loads(row["report"])))
+    console.print(
+        f"proposed version {row['id']}; activate it with "
+        f"`dangan policy activate --tenant {tenant} --email {email} {row['id']}`"
+    )
+
+
+@policy_app.command("activate")
+def activate(
+    version: int,
+    tenant: Annotated[str, typer.Option(help="Tenant slug")],
+    email: Annotated[str, typer.Option(help="An administrator of the tenant")],
+) -> None:
+    """Make a stored version active for every API process (rollback: an older one)."""
+    from dangan.cli import _run_with_db, _tenant
+    from dangan.services.policies import activate_policy
+
+    async def work(settings: Any, endpoints: Any) -> Any:
+        load_policies(settings)
+        ref = await _tenant(tenant)
+        caller = await _caller(ref, email)
+        return await run_in_tenant(ref, lambda: activate_policy(caller, version))
+
+    row = _run_with_db(work)
+    console.print(f"version {row['id']} is active for {tenant}")

@@ -37,7 +37,7 @@ async def authenticate(tenant: TenantRef, authorization: str | None, *, secret: 
     claims = read_token(credential, secret=secret)
     if claims.tenant_slug != tenant.slug:
         raise Forbidden("this token was issued for another tenant")
-    return await _user_caller(tenant, claims.identity_id)
+    return await user_caller(tenant, claims.identity_id)
 
 
 async def _authenticate_app(tenant: TenantRef, key: str, key_id: str) -> Caller:
@@ -61,7 +61,7 @@ async def _authenticate_app(tenant: TenantRef, key: str, key_id: str) -> Caller:
     )
 
 
-async def _user_caller(tenant: TenantRef, identity_id: int) -> Caller:
+async def user_caller(tenant: TenantRef, identity_id: int) -> Caller:
     rows = await connections.get("default").execute_query_dict(
         "SELECT i.email, i.display_name, i.status, m.roles, m.department_id"
         " FROM public.identity i"
