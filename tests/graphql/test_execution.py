@@ -39,14 +39,15 @@ async def test_null_in_a_non_null_leaf_raises_like_graphql_core(
 ) -> None:
     from dangan.graphql.customers.types import Customer
 
-    original = Customer.from_row
+    original = Customer.from_rows
 
-    def without_id(row):  # a bug of ours that returns null for a non-null field
-        customer = original(row)
-        customer.id = None
-        return customer
+    def without_id(rows):  # a bug of ours that returns null for a non-null field
+        customers = original(rows)
+        for customer in customers:
+            customer.id = None
+        return customers
 
-    monkeypatch.setattr(Customer, "from_row", staticmethod(without_id))
+    monkeypatch.setattr(Customer, "from_rows", staticmethod(without_id))
     query = "{ customers(first: 2) { nodes { id name } } }"
     token = world["alpha"].tokens["admin"]
     fast = await api.post("alpha", token, query)

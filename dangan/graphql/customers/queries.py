@@ -81,7 +81,7 @@ async def customers_connection(
         columns=columns_for(names),
         with_total=is_selected(selected[0].selections, "totalCount"),
     )
-    nodes = [Customer.from_row(row) for row in page.rows]
+    nodes = Customer.from_rows(page.rows)
     edges: list[CustomerEdge] = []
     if is_selected(selected[0].selections, "edges"):
         # Cursors cost a few µs each: make them only when they are asked for.
