@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from dangan.authz.store import POLICIES, load_policies
 from dangan.demo.data import demo_customers
 from dangan.services.api_keys import create_app, rotate_app_key
+from dangan.services.callers import Caller
 from dangan.services.errors import Conflict
 from dangan.services.people import Person, create_user
+from dangan.services.sharing import Grantee, decide_share, request_share
 from dangan.services.tokens import issue_token
 from dangan.settings import Settings
 from dangan.tenants.provisioning import create_tenant
@@ -28,6 +32,7 @@ from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 DEMO_TENANTS = {"east": "华东子公司", "north": "华北子公司", "south": "华南子公司"}
 DEMO_PASSWORD = "dangan-demo-password"
 DEMO_APP = "crm-partner"
+_PARTNER_PURPOSE = "demo: the partner CRM may contact these consenting customers"
 TOKEN_TTL = 30 * 24 * 3600
 # role key in the credentials file → (role, department path)
 DEMO_STAFF: dict[str, tuple[str, str | None]] = {
@@ -85,6 +90,56 @@ async def _seed_customers(tenant: TenantRef, owners: list[Person], count: int) -
     return await run_in_tenant(tenant, insert)
 
 
+async def _share_with_partner(tenant: TenantRef, staff: dict[str, Person]) -> None:
+    """Once: a few of the salesperson's customers consent to sharing and their basic
+    facts and contact details (masked) are shared with the partner app, approved by the
+    manager for a year — so the partner app sees something, and only that."""
+    sales, manager = staff["sales"], staff["manager"]
+
+    def as_user(person: Person) -> Caller:
+        return Caller(
+            kind="user",
+            id=person.identity_id,
+            name=person.display_name,
+            tenant_id=tenant.id,
+            tenant_slug=tenant.slug,
+            roles=frozenset(person.roles),
+            department_id=person.department_id,
+        )
+
+    async def share() -> None:
+        conn = raw_connection()
+        if await conn.fetchval(
+            "SELECT count(*) FROM share_request WHERE purpose = $1", _PARTNER_PURPOSE
+        ):
+            return
+        ids = [
+            row["id"]
+            for row in await conn.fetch(
+                "UPDATE customer SET consents_to_sharing = true WHERE id IN"
+                " (SELECT id FROM customer WHERE owner_id = $1 ORDER BY id LIMIT 20) RETURNING id",
+                sales.identity_id,
+            )
+        ]
+        app_id = await conn.fetchval("SELECT id FROM partner_app WHERE name = $1", DEMO_APP)
+        if not ids or app_id is None:
+            return
+        request = await request_share(
+            as_user(sales),
+            grantee=Grantee(kind="app", id=app_id),
+            classes=["basic", "contact"],
+            level="masked",
+            purpose=_PARTNER_PURPOSE,
+            until=datetime.now(UTC) + timedelta(days=365),
+            customer_ids=[str(i) for i in ids],
+        )
+        await decide_share(
+            as_user(manager), str(request["id"]), approve=True, comment="demo: partner onboarding"
+        )
+
+    await run_in_tenant(tenant, share)
+
+
 async def _app_key(tenant: TenantRef) -> str:
     try:
         return (await create_app(tenant, DEMO_APP, ["customers:read"])).key
@@ -96,6 +151,8 @@ async def seed_demo(
     settings: Settings, base_url: str, progress: Progress = print
 ) -> dict[str, Any]:
     """Create (or refresh) the demo and return the credentials document."""
+    if POLICIES.default is None:
+        load_policies(settings)  # the demo's shares are decided by the policies
     tenants: dict[str, Any] = {}
     for slug in DEMO_TENANTS:
         tenant = await _tenant(slug)
@@ -121,11 +178,13 @@ async def seed_demo(
             settings.demo_customers_per_tenant,
         )
         progress(f"{slug}: {added} customers added, staff {', '.join(users)}")
+        app_key = await _app_key(tenant)
+        await _share_with_partner(tenant, staff)
         tenants[slug] = {
             "name": tenant.name,
             "graphql_url": f"{base_url}/t/{slug}/graphql",
             "users": users,
-            "apps": {DEMO_APP: {"key": await _app_key(tenant), "scopes": ["customers:read"]}},
+            "apps": {DEMO_APP: {"key": app_key, "scopes": ["customers:read"]}},
         }
     return {"tenants": tenants}
 

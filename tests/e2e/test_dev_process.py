@@ -216,6 +216,13 @@ def check_demo_contract(dev: Dev) -> dict[str, Any]:
         for app in tenant["apps"].values():
             status, body = post(url, app["key"], "{ me { kind } }")
             assert status == 200 and body["data"]["me"]["kind"] == "PARTNER_APP", body
+            # The demo shares the salesperson's customers (a third of them) with the
+            # app, masked: it sees those and nothing else.
+            query = "{ customers(first: 100) { totalCount nodes { phone idNumber } } }"
+            status, body = post(url, app["key"], query)
+            seen = body["data"]["customers"]
+            assert seen["totalCount"] == CUSTOMERS // 3, body
+            assert all("*" in n["phone"] and n["idNumber"] is None for n in seen["nodes"])
         status, body = post(url, None, "{ me { __typename } }")
         assert status == 401 and "UNAUTHENTICATED" in codes(body), body
         admin = tenant["users"]["admin"]["token"]
