@@ -54,6 +54,9 @@ class CustomerAccess:
         self.actor = actor_for(caller)
         self.rows = engine.predicate(self.actor, "read")
         self._fields: dict[str, FieldAccess] = {}
+        # Per-request facts the services look up about this access (e.g. whether a
+        # field is shown on any customer the caller sees).
+        self.memo: dict[object, object] = {}
 
     def field(self, column: str) -> FieldAccess | None:
         """None for a column no policy can grant (not in CUSTOMER_FIELDS)."""

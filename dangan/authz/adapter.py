@@ -39,6 +39,8 @@ def _literal_only(condition: Condition) -> bool | None:
     left, right = condition.left, condition.right
     if isinstance(left, Projection) or isinstance(right, Projection):
         return None
+    if left is None or right is None:
+        return False  # a missing value matches nothing (as in SQL and in evaluate.py)
     if condition.cmp == "Eq":
         return bool(left == right)
     if condition.cmp == "Neq":
@@ -68,10 +70,10 @@ def _condition(condition: Condition) -> tuple[type | None, Predicate]:
         return needs, Predicate(f"{sides[0]} {op}({sides[1]})", tuple(params))
     if condition.cmp not in _OPERATORS:
         raise PolicyError(f"unsupported comparison {condition.cmp}")
-    if None in params:  # x = NULL is never true in SQL; say what the policy means
-        keep = [s for s in sides if s != "?"]
-        test = "IS NULL" if condition.cmp == "Eq" else "IS NOT NULL"
-        return needs, Predicate(f"{keep[0]} {test}")
+    if None in params:
+        # A missing value matches nothing, as in SQL (NULL = x is never true): a caller
+        # with no department must not match every share that has no department.
+        return needs, FALSE
     return needs, Predicate(f"{sides[0]} {_OPERATORS[condition.cmp]} {sides[1]}", tuple(params))
 
 

@@ -34,7 +34,11 @@ from dangan.authz.adapter import PolicyError, filter_to_predicate
 from dangan.authz.predicates import Predicate, any_of
 from dangan.authz.subjects import Actor, Customer
 from dangan.authz.tables import ACTOR_CLASSES, TABLES, polar_fields
-from dangan.models.archive import CUSTOMER_FIELDS, SENSITIVITY_CLASSES
+from dangan.models.archive import (
+    CUSTOMER_FIELDS,
+    SENSITIVITY_CLASSES,
+    unclassified_customer_columns,
+)
 
 REQUIRED_RULES = ("can_see", "field_access", "can_reveal", "can_approve_share", "can_edit")
 LEVELS = ("full", "masked", "match")
@@ -90,6 +94,9 @@ class PolicyEngine:
         self.named_fields = frozenset(self._quoted_names() & set(CUSTOMER_FIELDS))
         self._lock = Lock()
         self.oso_calls = 0
+        # Caches of this engine only (they go with it when a new version replaces it).
+        self._filters = lru_cache(maxsize=8192)(self._filter)
+        self._predicates = lru_cache(maxsize=8192)(self._predicate)
 
     def _load(self) -> list[str]:
         """Load every file at once; Polar's printed warnings (an unknown class in a
@@ -103,6 +110,12 @@ class PolicyEngine:
         except OsoError as exc:
             raise PolicyError(str(exc)) from exc
         warnings = [line for line in captured.getvalue().splitlines() if line.strip()]
+        unclassified = unclassified_customer_columns()
+        if unclassified:
+            raise PolicyError(
+                "customer fields without a sensitivity class (add them to CUSTOMER_FIELDS): "
+                + ", ".join(unclassified)
+            )
         missing = [rule for rule in REQUIRED_RULES if not _defines(self.sources.values(), rule)]
         if missing:
             raise PolicyError(f"the policy must define {', '.join(missing)}")
@@ -132,15 +145,16 @@ class PolicyEngine:
 
     def predicate(self, actor: Actor, action: str) -> Predicate:
         """The SQL condition under which ``actor`` may do ``action`` to a customer row."""
-        return self._cached(actor, action)
+        return self._predicates(actor, action)
 
-    @lru_cache(maxsize=8192)  # noqa: B019 — the engine lives as long as its policy version
-    def _cached(self, actor: Actor, action: str) -> Predicate:
+    def _predicate(self, actor: Actor, action: str) -> Predicate:
         return filter_to_predicate(self.data_filter(actor, action))
 
-    @lru_cache(maxsize=8192)  # noqa: B019
     def data_filter(self, actor: Actor, action: str) -> DataFilter:
         """The Oso data filter of one (actor, action): computed once per engine."""
+        return self._filters(actor, action)
+
+    def _filter(self, actor: Actor, action: str) -> DataFilter:
         with self._lock:
             self.oso_calls += 1
             return self._data_filter(actor, action)

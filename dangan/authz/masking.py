@@ -30,8 +30,8 @@ MASK_RULES: dict[str, MaskRule] = {
     "wechat": lambda c: f"left({c}, 2) || '****'",
     # 1990-03-07 → 1990-**-**
     "birthday": lambda c: f"to_char({c}, 'YYYY') || '-**-**'",
-    # AA+ → A**
-    "rating": lambda c: f"left({c}, 1) || repeat('*', greatest(char_length({c}) - 1, 0))",
+    # AAA, AA, A → A** (the letter only: the length would give the rating away)
+    "rating": lambda c: f"left({c}, 1) || '**'",
     # an amount → the range it falls in
     "amount": lambda c: (
         f"CASE WHEN {c} < 100000 THEN '< 100,000'"
@@ -48,4 +48,6 @@ def masked_sql(rule: str | None, column_sql: str) -> str | None:
     """The SQL of the masked form, or None when the field has no masked form."""
     if rule is None:
         return None
-    return MASK_RULES[rule](column_sql)
+    # An empty value stays empty: no range for a missing amount, no "[withheld]" for
+    # notes that were never written.
+    return f"CASE WHEN {column_sql} IS NULL THEN NULL ELSE {MASK_RULES[rule](column_sql)} END"

@@ -85,6 +85,18 @@ class FieldSpec:
     mask: str | None = None
 
 
+# Columns that are not customer facts: the row key (every caller who may see a customer
+# sees its id) and bookkeeping the API never returns.
+NOT_CUSTOMER_FACTS = frozenset({"id", "created_by", "updated_by"})
+
+
+def unclassified_customer_columns() -> list[str]:
+    """Columns of the customer model with no sensitivity class (hidden from everyone;
+    `dangan policy check` fails until they get one)."""
+    columns = set(Customer._meta.fields_map) - NOT_CUSTOMER_FACTS
+    return sorted(columns - set(CUSTOMER_FIELDS))
+
+
 # The row key ``id`` is not listed: every caller who may see a customer sees its id.
 CUSTOMER_FIELDS: dict[str, FieldSpec] = {
     "kind": FieldSpec("basic"),

@@ -99,7 +99,7 @@ async def _visible_ids(
         if len(rows) != len(wanted):
             raise NotFound("no customer with this id", field="customerIds")
         return wanted
-    where = all_of([access.rows, *(condition_predicate(access, c) for c in conditions)])
+    where = all_of([access.rows, *[await condition_predicate(access, c) for c in conditions]])
     rows = await raw_connection().fetch(
         f"SELECT c.id FROM customer c WHERE {sql.add(where)} LIMIT {MAX_CUSTOMERS + 1}",
         *sql.params,

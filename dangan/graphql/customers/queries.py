@@ -65,9 +65,9 @@ async def customers_connection(
     names = child_names(selected, ("customers", "edges", "node")) | child_names(
         selected, ("customers", "nodes")
     )
-    order_name = order_by.field if order_by else "createdAt"
+    order_name = order_by.field if order_by else None
     order = customers.Order(
-        field=FIELD_COLUMNS.get(order_name, f"?{order_name}"),
+        field=FIELD_COLUMNS.get(order_name or "createdAt", f"?{order_name}"),
         descending=bool(order_by and order_by.direction is SortDirection.DESC),
     )
     page = await customers.list_customers(

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from dangan.authz.access import CustomerAccess
-from dangan.authz.predicates import Predicate, all_of
+from dangan.authz.access import CustomerAccess, FieldAccess
+from dangan.authz.predicates import Numbered, Predicate, all_of
 from dangan.services.errors import BadUserInput
 from dangan.services.identifiers import (
     InvalidIdentifier,
@@ -24,6 +24,7 @@ from dangan.services.identifiers import (
     normalize_mobile,
     normalize_uscc,
 )
+from dangan.tenants.scope import raw_connection
 
 OPERATORS = ("eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "is_null")
 _SQL = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -113,20 +114,78 @@ def _parse(condition: Condition, column: str) -> list[Any]:
         ) from exc
 
 
-def condition_predicate(access: CustomerAccess, condition: Condition) -> Predicate:
-    column = condition.column
+async def shown_anywhere(access: CustomerAccess, predicate: Predicate) -> bool:
+    """Whether the predicate holds on at least one customer the caller can see.
+
+    A field that may reach a caller only through shares they don't have is hidden from
+    them everywhere: filtering or sorting on it must answer "unknown field", like a
+    field that doesn't exist, rather than quietly matching nothing.
+    """
+    if predicate.never:
+        return False
+    if predicate.always:
+        return True
+    key = (predicate.sql, predicate.params)
+    if key not in access.memo:
+        sql = Numbered()
+        where = sql.add(all_of([access.rows, predicate]))
+        access.memo[key] = await raw_connection().fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM customer c WHERE {where})", *sql.params
+        )
+    return bool(access.memo[key])
+
+
+async def sees_any(access: CustomerAccess) -> bool:
+    """Whether the caller sees at least one customer (asked once per request)."""
+    if "sees_any" not in access.memo:
+        sql = Numbered()
+        access.memo["sees_any"] = await raw_connection().fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM customer c WHERE {sql.add(access.rows)})", *sql.params
+        )
+    return bool(access.memo["sees_any"])
+
+
+async def readable_field(
+    access: CustomerAccess,
+    name: str,
+    column: str | None,
+    label: str,
+    *,
+    exact: bool = False,
+    masked_label: str | None = None,
+) -> FieldAccess:
+    """The field, if the caller can read it in full (or, for an exact match, test it
+    where the policy grants "match") somewhere; else the error a caller should get."""
     field = access.field(column) if column in PARSERS else None
-    if column is None or field is None or (field.never_shown and field.exact_match.never):
-        raise unknown_field(condition.name, f"{condition.label}.field")
+    if column is None or field is None:
+        raise unknown_field(name, label)
+    usable = field.exact_match if exact else field.full
+    if await shown_anywhere(access, usable):
+        return field
+    if not usable.never and not await sees_any(access):
+        return field  # sees no customer at all: the filter simply matches nothing
+    if await shown_anywhere(access, field.shown):
+        raise BadUserInput(
+            f"{name} is masked for you: only exact matches the policy allows",
+            field=masked_label or label,
+        )
+    raise unknown_field(name, label)
+
+
+async def condition_predicate(access: CustomerAccess, condition: Condition) -> Predicate:
     if condition.op not in OPERATORS:
         raise BadUserInput(f"unknown operator {condition.op!r}", field=f"{condition.label}.op")
+    field = await readable_field(
+        access,
+        condition.name,
+        condition.column,
+        f"{condition.label}.field",
+        exact=condition.op == "eq",
+        masked_label=f"{condition.label}.op",
+    )
+    column = field.column
     ref = f"c.{column}"
     visible = field.exact_match if condition.op == "eq" else field.full
-    if visible.never:
-        raise BadUserInput(
-            f"{condition.name} is masked for you: only exact matches the policy allows",
-            field=f"{condition.label}.op",
-        )
     if condition.op == "is_null":
         return all_of([visible, Predicate(f"{ref} IS NULL")])
     values = _parse(condition, column)

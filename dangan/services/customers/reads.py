@@ -20,7 +20,12 @@ from dangan.authz.capabilities import check_allowed
 from dangan.authz.predicates import Numbered, Predicate, all_of
 from dangan.authz.store import customer_access
 from dangan.services.callers import Caller
-from dangan.services.customers.conditions import Condition, condition_predicate, unknown_field
+from dangan.services.customers.conditions import (
+    Condition,
+    condition_predicate,
+    readable_field,
+    unknown_field,
+)
 from dangan.services.customers.paging import SORTABLE, Order, decode_cursor, encode_cursor
 from dangan.services.errors import BadUserInput, NotFound
 from dangan.tenants.scope import raw_connection
@@ -55,23 +60,28 @@ def _select(access: CustomerAccess, columns: Sequence[str], sql: Numbered) -> st
     return ", ".join(items)
 
 
-def _sort_expression(access: CustomerAccess, order: Order, name: str) -> str:
+async def _sort_expression(access: CustomerAccess, order: Order, name: str | None) -> str:
+    """The sort key: the field where the caller reads it in full, else a constant (so
+    hidden values sort together and say nothing). Asking to sort by a field hidden from
+    you everywhere is "unknown field"; the default order quietly falls back to the id."""
+    sentinel = SORTABLE.get(order.field)
+    if name is not None:
+        if sentinel is None:
+            raise unknown_field(name, "orderBy")
+        await readable_field(access, name, order.field, "orderBy")
     field = access.field(order.field)
-    if order.field not in SORTABLE or field is None or field.full.never:
-        raise unknown_field(name, "orderBy")
-    sentinel = SORTABLE[order.field]
+    if sentinel is None or field is None or field.full.never:
+        return "''"
     if field.full.always:
         return f"COALESCE(c.{order.field}, {sentinel})"
     return f"COALESCE(CASE WHEN {{full}} THEN c.{order.field} END, {sentinel})"
 
 
-def _search(access: CustomerAccess, search: str) -> Predicate:
+async def _search(access: CustomerAccess, search: str) -> Predicate:
     term = search.strip()
     if not 1 <= len(term) <= 100:
         raise BadUserInput("search must be 1 to 100 characters", field="search")
-    name = access.field("name")
-    if name is None or name.full.never:
-        raise unknown_field("name", "search")
+    name = await readable_field(access, "name", "name", "search")
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return all_of([name.full, Predicate("c.name ILIKE ?", (f"%{escaped}%",))])
 
@@ -91,10 +101,10 @@ async def list_customers(
     check_allowed(caller, "customer.read")
     access = await customer_access(caller)
     order = order or Order()
-    where = [access.rows, *(condition_predicate(access, c) for c in conditions)]
+    where = [access.rows, *[await condition_predicate(access, c) for c in conditions]]
     if search is not None:
-        where.append(_search(access, search))
-    sort_template = _sort_expression(access, order, order_name or order.field)
+        where.append(await _search(access, search))
+    sort_template = await _sort_expression(access, order, order_name)
     conn = raw_connection()
     total = None
     if with_total:
@@ -106,7 +116,11 @@ async def list_customers(
     sql = Numbered()
     select = _select(access, columns, sql)
     full = access.field(order.field)
-    sort = sort_template.replace("{full}", sql.add(full.full)) if full else sort_template
+    sort = (
+        sort_template.replace("{full}", sql.add(full.full))
+        if "{full}" in sort_template and full
+        else sort_template
+    )
     keyset = ""
     if after is not None:
         value, row_id = decode_cursor(order, after)

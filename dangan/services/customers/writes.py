@@ -91,7 +91,7 @@ async def _rights_on_row(caller: Caller, uid: Any, columns: list[str]) -> Any:
 def _check_fields(rights: Any, columns: list[str]) -> None:
     for column in columns:
         if not rights[f"can_{column}"]:
-            name = FIELD_NAMES.get(column, column)
+            name = FIELD_NAMES[column]
             raise Forbidden(f"you may not set {name} on this customer", field=name)
 
 
