@@ -91,6 +91,63 @@ class BulkLeafExecutor(StrawberryGraphQLCoreExecutionContext):
             if field.python_name in redacted:
                 sink.append(f"{prefix}.{field.response_name}" if prefix else field.response_name)
 
+    def complete_iterable_value(
+        self,
+        item_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        items: Any,
+        position_context: Any,
+    ) -> Any:
+        """A list of plain objects whose selected fields are all plain leaves (say,
+        ``nodes { id name phone }``) is built in one loop; anything else — resolvers,
+        redactions, a null in a non-null field, deferred fields — goes the usual way."""
+        fast = self._plain_list(item_type, field_details_list, items, position_context)
+        if fast is not None:
+            return fast
+        return super().complete_iterable_value(
+            item_type, field_details_list, info, path, items, position_context
+        )
+
+    def _plain_list(
+        self, item_type: Any, field_details_list: Any, items: Any, position_context: Any
+    ) -> list[dict[str, Any]] | None:
+        object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if not (isinstance(object_type, GraphQLObjectType) and isinstance(items, list) and items):
+            return None
+        if position_context is not None:
+            return None
+        definition = (object_type.extensions or {}).get(_BACKREF)
+        origin = getattr(definition, "origin", None)
+        grouped_field_set, new_defer_usages, _ = self.collect_subfields(
+            object_type, field_details_list
+        )
+        if origin is None or new_defer_usages:
+            return None
+        plan = self._plan(object_type, grouped_field_set)
+        if not all(field.leaf_type is not None for field in plan):
+            return None
+        type_name = object_type.name
+        completed = []
+        for item in items:
+            if type(item) is not origin or getattr(item, "redacted", None):
+                return None
+            values: dict[str, Any] = {}
+            for field in plan:
+                if field.python_name is None:
+                    values[field.response_name] = type_name
+                    continue
+                value = getattr(item, field.python_name, None)
+                if value is None:
+                    if field.non_null:
+                        return None
+                    values[field.response_name] = None
+                else:
+                    values[field.response_name] = field.leaf_type.coerce_output_value(value)
+            completed.append(values)
+        return completed
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,

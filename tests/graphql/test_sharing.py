@@ -293,3 +293,15 @@ async def test_partner_app_sees_only_consenting_customers_shared_with_it(
     assert "customer.idNumber" in seen.body["extensions"]["redacted"]
     listed = (await api.post("gamma", t.keys["reader"], MINE)).ok()["customers"]
     assert [n["id"] for n in listed["nodes"]] == [cid]
+
+    # Leave the shared world as it was: other modules model it without live shares.
+    (await api.post("gamma", t.tokens["admin"], REVOKE, {"id": made["id"], "r": "test over"})).ok()
+    (
+        await api.post(
+            "gamma",
+            t.tokens["admin"],
+            update.replace("true", "false"),
+            {"id": cid, "v": version + 1},
+        )
+    ).ok()
+    assert (await api.post("gamma", t.keys["reader"], MINE)).ok()["customers"]["totalCount"] == 0

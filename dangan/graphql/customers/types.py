@@ -171,7 +171,9 @@ class Customer:
             if has_department:
                 values["department_id"] = row["department_id"]
             if flags:
-                values["redacted"] = frozenset(name for key, name in flags if row[key])
+                hidden = [name for key, name in flags if row[key]]
+                if hidden:
+                    values["redacted"] = frozenset(hidden)
             customers.append(customer)
         return customers
 
