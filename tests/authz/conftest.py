@@ -21,7 +21,6 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from tortoise.transactions import in_transaction
 
 from dangan.demo.seed import DEMO_STAFF
 from dangan.services.callers import Caller
@@ -29,9 +28,7 @@ from dangan.services.identifiers import make_id_number, make_mobile
 from dangan.services.people import Person, create_user
 from dangan.services.tokens import issue_token
 from dangan.settings import Settings
-from dangan.tenants.names import quote_ident
 from dangan.tenants.provisioning import create_tenant
-from dangan.tenants.registry import find_tenant
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 from tests.authz.samples import (
     OWNERS,
@@ -43,7 +40,8 @@ from tests.authz.samples import (
     remove_test_data,
     sample_values,
 )
-from tests.support.world import TENANTS, World
+from tests.support.tenants import drop_tenant
+from tests.support.world import TENANTS, World, person_caller
 
 SCRATCH = "authz_bulk"
 SCRATCH_CUSTOMERS = 1000
@@ -88,31 +86,7 @@ class Scratch:
         return self.ref.slug
 
     def caller(self, who: str) -> Caller:
-        person = self.people[who]
-        return Caller(
-            kind="user",
-            id=person.identity_id,
-            name=person.display_name,
-            tenant_id=self.ref.id,
-            tenant_slug=self.ref.slug,
-            email=person.email,
-            roles=frozenset(person.roles),
-            department_id=person.department_id,
-        )
-
-
-async def drop_tenant(slug: str) -> None:
-    """Remove a throwaway tenant whole: schema (as its owner), registry row, role."""
-    tenant = await find_tenant(slug)
-    if tenant is None:
-        return
-    async with in_transaction() as conn:
-        await conn.execute_script(
-            f"SET LOCAL ROLE {quote_ident(tenant.role_name)}; "
-            f"DROP SCHEMA IF EXISTS {quote_ident(tenant.schema_name)} CASCADE; RESET ROLE"
-        )
-        await conn.execute_query("DELETE FROM public.tenant WHERE id = $1", [tenant.id])
-        await conn.execute_script(f"DROP ROLE {quote_ident(tenant.role_name)}")
+        return person_caller(self.ref, self.people[who])
 
 
 @pytest.fixture(scope="package")

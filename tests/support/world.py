@@ -28,6 +28,20 @@ ALL_COLUMNS = list(CUSTOMER_FIELDS)
 CUSTOMERS_PER_TENANT = 6
 
 
+def person_caller(ref: TenantRef, person: Person) -> Caller:
+    """The Caller a request by ``person`` in tenant ``ref`` would have."""
+    return Caller(
+        kind="user",
+        id=person.identity_id,
+        name=person.display_name,
+        tenant_id=ref.id,
+        tenant_slug=ref.slug,
+        email=person.email,
+        roles=frozenset(person.roles),
+        department_id=person.department_id,
+    )
+
+
 @dataclass
 class TenantWorld:
     ref: TenantRef
@@ -41,17 +55,7 @@ class TenantWorld:
         return self.ref.slug
 
     def caller(self, who: str) -> Caller:
-        person = self.people[who]
-        return Caller(
-            kind="user",
-            id=person.identity_id,
-            name=person.display_name,
-            tenant_id=self.ref.id,
-            tenant_slug=self.ref.slug,
-            email=person.email,
-            roles=frozenset(person.roles),
-            department_id=person.department_id,
-        )
+        return person_caller(self.ref, self.people[who])
 
 
 @dataclass

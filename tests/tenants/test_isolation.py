@@ -28,7 +28,6 @@ from dangan.devstack import Endpoints
 from dangan.models.archive import Customer
 from dangan.tenants.names import quote_ident
 from dangan.tenants.provisioning import create_tenant
-from dangan.tenants.registry import find_tenant
 from dangan.tenants.scope import (
     TenantRef,
     current_db,
@@ -38,6 +37,7 @@ from dangan.tenants.scope import (
     tenant_transaction,
 )
 from tests.support.api import Api
+from tests.support.tenants import drop_tenant
 from tests.support.world import TENANTS, World
 
 NAMES = "SELECT name FROM customer ORDER BY name LIMIT 50"
@@ -90,20 +90,6 @@ async def app_role_is_superuser() -> bool:
         "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
     )
     return bool(rows[0]["rolsuper"])
-
-
-async def drop_tenant(slug: str) -> None:
-    """Remove a throwaway tenant whole: schema (as its owner), registry row, role."""
-    tenant = await find_tenant(slug)
-    if tenant is None:
-        return
-    async with in_transaction() as conn:
-        await conn.execute_script(
-            f"SET LOCAL ROLE {quote_ident(tenant.role_name)}; "
-            f"DROP SCHEMA IF EXISTS {quote_ident(tenant.schema_name)} CASCADE; RESET ROLE"
-        )
-        await conn.execute_query("DELETE FROM public.tenant WHERE id = $1", [tenant.id])
-        await conn.execute_script(f"DROP ROLE {quote_ident(tenant.role_name)}")
 
 
 @asynccontextmanager

@@ -16,7 +16,6 @@ import asyncpg
 import pytest
 from tortoise import connections
 from tortoise.exceptions import OperationalError
-from tortoise.transactions import in_transaction
 
 from dangan.services.errors import BadUserInput, Conflict
 from dangan.tenants import migrations, provisioning, versions
@@ -26,6 +25,7 @@ from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.registry import find_tenant, list_tenants
 from dangan.tenants.scope import TenantRef, current_db, raw_connection, run_in_tenant
 from dangan.tenants.versions import TENANT_MIGRATIONS, Migration
+from tests.support.tenants import drop_tenant
 from tests.support.world import TENANTS, World
 
 LATEST = TENANT_MIGRATIONS[-1].version
@@ -119,20 +119,6 @@ async def as_tenant(tenant: TenantRef, sql: str) -> None:
         await current_db().execute_script(sql)
 
     await run_in_tenant(tenant, work)
-
-
-async def drop_tenant(slug: str) -> None:
-    """Remove a throwaway tenant whole: schema (as its owner), registry row, role."""
-    tenant = await find_tenant(slug)
-    if tenant is None:
-        return
-    async with in_transaction() as conn:
-        await conn.execute_script(
-            f"SET LOCAL ROLE {quote_ident(tenant.role_name)}; "
-            f"DROP SCHEMA IF EXISTS {quote_ident(tenant.schema_name)} CASCADE; RESET ROLE"
-        )
-        await conn.execute_query("DELETE FROM public.tenant WHERE id = $1", [tenant.id])
-        await conn.execute_script(f"DROP ROLE {quote_ident(tenant.role_name)}")
 
 
 async def assert_nothing_left(slug: str, role: str) -> None:
