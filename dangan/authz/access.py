@@ -3,11 +3,13 @@ the value is shown in full, masked or not at all — all as SQL, decided once.
 
 Reads select ``CASE WHEN <full> THEN c.phone WHEN <masked> THEN <mask(c.phone)> END``
 so a value the caller may not see never leaves the database, plus a flag column per
-field that tells the API which nulls are redactions (``extensions.redacted``).
+field that tells the API which nulls are redactions (``extensions.redacted``); each
+distinct predicate is evaluated once per row (:class:`Projection`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dangan.authz.engine import PolicyEngine
@@ -78,22 +80,63 @@ class CustomerAccess:
     def reveal(self, column: str) -> Predicate:
         return self.engine.field_predicate(self.actor, "reveal", column)
 
-    def select(self, column: str, sql: Numbered) -> list[str]:
-        """The select-list items for ``column``: its value as this caller may see it, and
-        (when that depends on the row) a flag saying whether it was hidden."""
+    def projection(self, columns: Sequence[str]) -> Projection:
+        """How to select ``columns`` as this caller may see them (see :class:`Projection`)."""
+        projection = Projection()
+        for column in dict.fromkeys(["id", *columns]):
+            projection.add(column, self.field(column))
+        return projection
+
+
+class Projection:
+    """A two-level select: the inner query reads the needed columns and evaluates each
+    distinct policy predicate once per row (``__p0``, ``__p1``…); the outer one picks,
+    per column, the full value, its masked form or NULL from those flags, and a hidden
+    flag for ``extensions.redacted``. (Repeating a class's predicate in every column's
+    CASE made PostgreSQL plan ~5 EXISTS per field: 11–15 ms of planning per page.)"""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []  # raw columns the inner query must read
+        self.predicates: dict[tuple[str, tuple[object, ...]], tuple[str, Predicate]] = {}
+        self.outer: list[str] = []
+
+    def _flag(self, predicate: Predicate) -> str:
+        if predicate.always or predicate.never:
+            return predicate.sql
+        key = (predicate.sql, predicate.params)
+        if key not in self.predicates:
+            self.predicates[key] = (f"__p{len(self.predicates)}", predicate)
+        return f"{CUSTOMER_ALIAS}.{self.predicates[key][0]}"
+
+    def add(self, column: str, access: FieldAccess | None) -> None:
         ref = f"{CUSTOMER_ALIAS}.{column}"
-        if column == "id":
-            return [ref]
-        access = self.field(column)
+        if column == "id" or (access is not None and access.full.always):
+            self.columns.append(column)
+            self.outer.append(ref)
+            return
         if access is None or access.never_shown:
-            return [f"NULL AS {column}", f"TRUE AS {HIDDEN_FLAG}{column}"]
-        if access.full.always:
-            return [ref]
+            self.outer += [f"NULL AS {column}", f"TRUE AS {HIDDEN_FLAG}{column}"]
+            return
+        self.columns.append(column)
         full_ref = f"{ref}::text" if column in TEXT_CAST else ref
-        branches = [f"WHEN {sql.add(access.full)} THEN {full_ref}"]
+        full = self._flag(access.full)
+        branches = [f"WHEN {full} THEN {full_ref}"]
+        shown = full
         masked = masked_sql(access.mask_rule, ref)
         if masked is not None and not access.masked.never:
-            branches.append(f"WHEN {sql.add(access.masked)} THEN {masked}")
-        value = f"CASE {' '.join(branches)} END AS {column}"
-        flag = f"NOT COALESCE({sql.add(access.shown)}, FALSE) AS {HIDDEN_FLAG}{column}"
-        return [value, flag]
+            masked_flag = self._flag(access.masked)
+            branches.append(f"WHEN {masked_flag} THEN {masked}")
+            shown = f"({full} OR {masked_flag})"
+        self.outer += [
+            f"CASE {' '.join(branches)} END AS {column}",
+            f"NOT COALESCE({shown}, FALSE) AS {HIDDEN_FLAG}{column}",
+        ]
+
+    def inner_items(self, sql: Numbered) -> str:
+        """The inner select list (columns and predicate flags), numbering parameters."""
+        items = [f"{CUSTOMER_ALIAS}.{column}" for column in dict.fromkeys(self.columns)]
+        items += [f"{sql.add(predicate)} AS {name}" for name, predicate in self.predicates.values()]
+        return ", ".join(items)
+
+    def outer_items(self) -> str:
+        return ", ".join(self.outer)

@@ -350,3 +350,14 @@ async def test_foreign_or_garbled_cursor_is_bad_input(api: Api, world: World) ->
         reply = await api.post("alpha", token, LIST, variables)
         assert reply.codes == ["BAD_USER_INPUT"]
         assert reply.errors[0]["extensions"]["field"] == "after"
+
+
+async def test_a_number_too_big_for_an_id_is_bad_input_not_an_internal_error(
+    api: Api, world: World
+) -> None:
+    where = [{"field": "ownerId", "value": "110101199003073546"}]
+    reply = await api.post(
+        "alpha", world["alpha"].tokens["admin"], LIST, {"first": 5, "where": where}
+    )
+    assert reply.codes == ["BAD_USER_INPUT"]
+    assert reply.errors[0]["extensions"]["field"] == "where[0].value"

@@ -30,6 +30,13 @@ OPERATORS = ("eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "is_null")
 _SQL = {"eq": "=", "ne": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
+def _int32(raw: str) -> int:
+    value = int(raw)
+    if not -(2**31) <= value < 2**31:
+        raise ValueError(raw)  # no such id: a clear BAD_USER_INPUT, not a database error
+    return value
+
+
 def _boolean(raw: str) -> bool:
     if raw.lower() not in ("true", "false"):
         raise ValueError(raw)
@@ -61,9 +68,9 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "email": _identifier(normalize_email),
     "id_number": _identifier(normalize_id_number),
     "uscc": _identifier(normalize_uscc),
-    "owner_id": int,
-    "department_id": int,
-    "version": int,
+    "owner_id": _int32,
+    "department_id": _int32,
+    "version": _int32,
     "consents_to_sharing": _boolean,
     "created_at": datetime.fromisoformat,
     "updated_at": datetime.fromisoformat,

@@ -53,13 +53,6 @@ def parse_customer_id(raw: str) -> uuid.UUID:
         raise NotFound("no customer with this id") from exc
 
 
-def _select(access: CustomerAccess, columns: Sequence[str], sql: Numbered) -> str:
-    items: list[str] = []
-    for column in dict.fromkeys(["id", *columns]):
-        items += access.select(column, sql)
-    return ", ".join(items)
-
-
 async def _sort_expression(access: CustomerAccess, order: Order, name: str | None) -> str:
     """The sort key: the field where the caller reads it in full, else a constant (so
     hidden values sort together and say nothing). Asking to sort by a field hidden from
@@ -114,7 +107,8 @@ async def list_customers(
             *counting.params,
         )
     sql = Numbered()
-    select = _select(access, columns, sql)
+    projection = access.projection(columns)
+    inner = projection.inner_items(sql)
     full = access.field(order.field)
     sort = (
         sort_template.replace("{full}", sql.add(full.full))
@@ -130,9 +124,12 @@ async def list_customers(
         )
     filters = sql.add(all_of(where))
     direction = "DESC" if order.descending else "ASC"
+    # The page is chosen in the inner query; its rows are then shaped (masked, hidden).
+    ordering = f"ORDER BY {SORT_KEY} {direction}, c.id {direction}"
     rows = await conn.fetch(
-        f"SELECT {select}, {sort} AS {SORT_KEY} FROM customer c WHERE {filters}{keyset}"
-        f" ORDER BY {SORT_KEY} {direction}, c.id {direction} LIMIT {int(first) + 1}",
+        f"SELECT {projection.outer_items()}, c.{SORT_KEY} FROM ("
+        f"SELECT {inner}, {sort} AS {SORT_KEY} FROM customer c WHERE {filters}{keyset}"
+        f" {ordering} LIMIT {int(first) + 1}) c {ordering}",
         *sql.params,
     )
     return Page(
@@ -159,10 +156,12 @@ async def get_customer_for_caller(
     uid = parse_customer_id(customer_id)
     access = await customer_access(caller)
     sql = Numbered()
-    select = _select(access, columns, sql)
+    projection = access.projection(columns)
+    inner = projection.inner_items(sql)
     visible = "TRUE" if just_written else sql.add(access.rows)
     row = await raw_connection().fetchrow(
-        f"SELECT {select} FROM customer c WHERE c.id = {sql.value(uid)} AND {visible}",
+        f"SELECT {projection.outer_items()} FROM (SELECT {inner} FROM customer c"
+        f" WHERE c.id = {sql.value(uid)} AND {visible}) c",
         *sql.params,
     )
     if row is None:
