@@ -1,10 +1,9 @@
 """What each kind of caller may do at all, before any per-customer decision.
 
-Interim rules of the foundation: every member may read customers of their tenant;
-admins, managers and sales may create and edit; auditors only read; partner apps act
-within the scopes of their key. Which customers and which fields each caller sees is
-decided by the Oso policies (see ``policies/``) once they land; this table stays the
-coarse gate in front of them.
+A coarse gate by role or key scope, in front of the policies: admins, managers and sales
+may create and edit, auditors only read, partner apps act within their key's scopes,
+and only admins manage policy versions. Which customers, which fields and which edits
+each caller actually gets is decided by the Oso policies (``policies/``) as SQL.
 """
 
 from __future__ import annotations

@@ -195,10 +195,6 @@ class PolicyEngine:
             return by_class
         return any_of([by_class, self.predicate(actor, f"{level}:{field}")])
 
-    def allows(self, actor: Actor, action: str) -> bool:
-        """Whether the action is allowed on at least some customers (row-independent)."""
-        return not self.predicate(actor, action).never
-
 
 def _defines(texts: Any, rule: str) -> bool:
     return any(re.search(rf"^\s*{rule}\s*\(", text, re.MULTILINE) for text in texts)
