@@ -19,9 +19,8 @@ import orjson
 from dangan.authz.store import POLICIES, load_policies
 from dangan.demo.data import demo_customers
 from dangan.services.api_keys import create_app, rotate_app_key
-from dangan.services.callers import Caller
 from dangan.services.errors import Conflict
-from dangan.services.people import Person, create_user
+from dangan.services.people import Person, caller_for, create_user
 from dangan.services.sharing import Grantee, decide_share, request_share
 from dangan.services.tokens import issue_token
 from dangan.settings import Settings
@@ -96,17 +95,6 @@ async def _share_with_partner(tenant: TenantRef, staff: dict[str, Person]) -> No
     manager for a year — so the partner app sees something, and only that."""
     sales, manager = staff["sales"], staff["manager"]
 
-    def as_user(person: Person) -> Caller:
-        return Caller(
-            kind="user",
-            id=person.identity_id,
-            name=person.display_name,
-            tenant_id=tenant.id,
-            tenant_slug=tenant.slug,
-            roles=frozenset(person.roles),
-            department_id=person.department_id,
-        )
-
     async def share() -> None:
         conn = raw_connection()
         if await conn.fetchval(
@@ -125,7 +113,7 @@ async def _share_with_partner(tenant: TenantRef, staff: dict[str, Person]) -> No
         if not ids or app_id is None:
             return
         request = await request_share(
-            as_user(sales),
+            caller_for(tenant, sales),
             grantee=Grantee(kind="app", id=app_id),
             classes=["basic", "contact"],
             level="masked",
@@ -134,7 +122,10 @@ async def _share_with_partner(tenant: TenantRef, staff: dict[str, Person]) -> No
             customer_ids=[str(i) for i in ids],
         )
         await decide_share(
-            as_user(manager), str(request["id"]), approve=True, comment="demo: partner onboarding"
+            caller_for(tenant, manager),
+            str(request["id"]),
+            approve=True,
+            comment="demo: partner onboarding",
         )
 
     await run_in_tenant(tenant, share)

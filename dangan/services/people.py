@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from dangan.services.callers import ROLES
+from dangan.services.callers import ROLES, Caller
 from dangan.services.errors import BadUserInput
 from dangan.services.identifiers import InvalidIdentifier, normalize_account_email
 from dangan.services.passwords import hash_password
@@ -26,6 +26,21 @@ class Person:
     display_name: str
     roles: tuple[str, ...]
     department_id: int | None
+
+
+def caller_for(tenant: TenantRef, person: Person) -> Caller:
+    """The caller a request by ``person`` in ``tenant`` would have (for jobs, the demo
+    and tests acting on someone's behalf)."""
+    return Caller(
+        kind="user",
+        id=person.identity_id,
+        name=person.display_name,
+        tenant_id=tenant.id,
+        tenant_slug=tenant.slug,
+        email=person.email,
+        roles=frozenset(person.roles),
+        department_id=person.department_id,
+    )
 
 
 def check_roles(roles: list[str]) -> list[str]:

@@ -25,7 +25,7 @@ import pytest
 from dangan.demo.seed import DEMO_STAFF
 from dangan.services.callers import Caller
 from dangan.services.identifiers import make_id_number, make_mobile
-from dangan.services.people import Person, create_user
+from dangan.services.people import Person, caller_for, create_user
 from dangan.services.tokens import issue_token
 from dangan.settings import Settings
 from dangan.tenants.provisioning import create_tenant
@@ -41,7 +41,7 @@ from tests.authz.samples import (
     sample_values,
 )
 from tests.support.tenants import drop_tenant
-from tests.support.world import TENANTS, World, person_caller
+from tests.support.world import TENANTS, World
 
 SCRATCH = "authz_bulk"
 SCRATCH_CUSTOMERS = 1000
@@ -86,7 +86,7 @@ class Scratch:
         return self.ref.slug
 
     def caller(self, who: str) -> Caller:
-        return person_caller(self.ref, self.people[who])
+        return caller_for(self.ref, self.people[who])
 
 
 @pytest.fixture(scope="package")

@@ -17,7 +17,7 @@ from dangan.services.api_keys import create_app
 from dangan.services.callers import Caller
 from dangan.services.customers import create_customer, get_customer_for_caller
 from dangan.services.identifiers import make_id_number, make_mobile, make_uscc
-from dangan.services.people import Person, create_user
+from dangan.services.people import Person, caller_for, create_user
 from dangan.services.tokens import issue_token
 from dangan.settings import Settings
 from dangan.tenants.provisioning import create_tenant
@@ -26,20 +26,6 @@ from dangan.tenants.scope import TenantRef, run_in_tenant
 TENANTS = ("alpha", "beta", "gamma")
 ALL_COLUMNS = list(CUSTOMER_FIELDS)
 CUSTOMERS_PER_TENANT = 6
-
-
-def person_caller(ref: TenantRef, person: Person) -> Caller:
-    """The Caller a request by ``person`` in tenant ``ref`` would have."""
-    return Caller(
-        kind="user",
-        id=person.identity_id,
-        name=person.display_name,
-        tenant_id=ref.id,
-        tenant_slug=ref.slug,
-        email=person.email,
-        roles=frozenset(person.roles),
-        department_id=person.department_id,
-    )
 
 
 @dataclass
@@ -55,7 +41,7 @@ class TenantWorld:
         return self.ref.slug
 
     def caller(self, who: str) -> Caller:
-        return person_caller(self.ref, self.people[who])
+        return caller_for(self.ref, self.people[who])
 
 
 @dataclass
