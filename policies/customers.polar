@@ -117,3 +117,17 @@ can_edit(user: User, customer: Customer) if
 can_edit(app: PartnerApp, customer: Customer) if
     app.has_scope("customers:write") and customer.consents_to_sharing = true and
     grant in customer.grants and grant.app_id = app.id;
+
+# --- Changes that need approval (修改须审批) ---------------------------------------------
+
+# A change to a field of these classes (or to a field named here) waits until someone
+# other than its maker approves it; until then the old value stands. Every change is
+# recorded in the customer's history either way.
+change_needs_approval(_actor, _customer: Customer, class) if
+    class in ["identity", "financial", "tier"];
+
+# Who may approve or reject a pending change (never its maker).
+can_approve_change(user: User, _customer: Customer) if user.has_role("admin");
+can_approve_change(user: User, customer: Customer) if
+    user.has_role("manager") and
+    link in customer.departments and link.ancestor_id = user.department_id;

@@ -40,7 +40,17 @@ from dangan.models.archive import (
     unclassified_customer_columns,
 )
 
-REQUIRED_RULES = ("can_see", "field_access", "can_reveal", "can_approve_share", "can_edit")
+REQUIRED_RULES = (
+    "can_see",
+    "field_access",
+    "can_reveal",
+    "can_approve_share",
+    "can_edit",
+    "change_needs_approval",
+    "can_approve_change",
+)
+# Rules whose last argument names a sensitivity class or a customer field.
+CLASS_RULES = ("field_access", "can_reveal", "change_needs_approval")
 LEVELS = ("full", "masked", "match")
 
 
@@ -54,6 +64,7 @@ def _glue() -> str:
         'allow(actor, "read", c: Customer) if can_see(actor, c);',
         'allow(actor, "edit", c: Customer) if can_edit(actor, c);',
         'allow(actor, "approve_share", c: Customer) if can_approve_share(actor, c);',
+        'allow(actor, "approve_change", c: Customer) if can_approve_change(actor, c);',
     ]
     for target in (*SENSITIVITY_CLASSES, *CUSTOMER_FIELDS):
         for level in LEVELS:
@@ -63,6 +74,10 @@ def _glue() -> str:
             )
         lines.append(
             f'allow(actor, "reveal:{target}", c: Customer) if can_reveal(actor, c, "{target}");'
+        )
+        lines.append(
+            f'allow(actor, "approval:{target}", c: Customer) if'
+            f' change_needs_approval(actor, c, "{target}");'
         )
     return "\n".join(lines)
 
@@ -127,7 +142,7 @@ class PolicyEngine:
         return warnings
 
     def unknown_names(self) -> list[str]:
-        """Quoted names in field_access/can_reveal rules that are neither a sensitivity
+        """Quoted names in the class rules (CLASS_RULES) that are neither a sensitivity
         class nor a customer field (a typo would silently grant nothing)."""
         known = set(SENSITIVITY_CLASSES) | set(CUSTOMER_FIELDS) | set(LEVELS)
         found = self._quoted_names()
@@ -138,7 +153,7 @@ class PolicyEngine:
         for text in self.sources.values():
             code = re.sub(r"#[^\n]*", "", text)
             for statement in code.split(";"):
-                if re.search(r"\b(field_access|can_reveal)\s*\(", statement):
+                if re.search(rf"\b({'|'.join(CLASS_RULES)})\s*\(", statement):
                     statement = re.sub(r"has_(role|scope)\(\s*\"[^\"]*\"\s*\)", "", statement)
                     found.update(_QUOTED.findall(statement))
         return found
@@ -186,9 +201,9 @@ class PolicyEngine:
         return DataFilter.parse(SimpleNamespace(host=host), plan)
 
     def field_predicate(self, actor: Actor, level: str, field: str) -> Predicate:
-        """When ``actor`` sees ``field`` at ``level`` ("full", "masked") or, with
-        level "reveal", may reveal it: the rules for its class, or for the field itself
-        when a policy names it."""
+        """When ``actor`` sees ``field`` at ``level`` ("full", "masked"); with level
+        "reveal", may reveal it; with "approval", a change to it needs approval: the
+        rules for its class, or for the field itself when a policy names it."""
         spec = CUSTOMER_FIELDS[field]
         by_class = self.predicate(actor, f"{level}:{spec.sensitivity}")
         if field not in self.named_fields:

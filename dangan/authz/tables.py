@@ -34,6 +34,7 @@ _PY_TYPES: dict[str, type] = {
     "owner_id": int,
     "department_id": int,
     "version": int,
+    "potential": int,
     "consents_to_sharing": bool,
 }
 

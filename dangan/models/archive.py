@@ -65,6 +65,21 @@ class Customer(Model):
     remarks = fields.TextField(null=True)
     tags = ArrayField(element_type="text", default=list)
     consents_to_sharing = fields.BooleanField(default=False)
+    category = fields.TextField(null=True)
+    industry = fields.TextField(null=True)
+    building = fields.TextField(null=True)
+    city = fields.TextField(null=True)
+    legal_representative = fields.TextField(null=True)
+    scale = fields.TextField(null=True)
+    registered_capital = fields.DecimalField(max_digits=18, decimal_places=2, null=True)
+    potential = fields.SmallIntField(null=True)
+    competition_risk = fields.TextField(null=True)
+    rating_grade = fields.TextField(null=True)
+    rating_score = fields.DecimalField(max_digits=5, decimal_places=2, null=True)
+    rated_at = fields.DatetimeField(null=True)
+    status = fields.TextField(default="ACTIVE")
+    status_changed_at = fields.DatetimeField(null=True)
+    merged_into = fields.UUIDField(null=True)
 
     class Meta:
         table = "customer"
@@ -87,7 +102,7 @@ class FieldSpec:
 
 # Columns that are not customer facts: the row key (every caller who may see a customer
 # sees its id) and bookkeeping the API never returns.
-NOT_CUSTOMER_FACTS = frozenset({"id", "created_by", "updated_by"})
+NOT_CUSTOMER_FACTS = frozenset({"id", "created_by", "updated_by", "merged_into"})
 
 
 def unclassified_customer_columns() -> list[str]:
@@ -110,6 +125,16 @@ CUSTOMER_FIELDS: dict[str, FieldSpec] = {
     "updated_at": FieldSpec("basic"),
     "version": FieldSpec("basic"),
     "consents_to_sharing": FieldSpec("basic"),
+    "category": FieldSpec("basic"),
+    "industry": FieldSpec("basic"),
+    "building": FieldSpec("basic"),
+    "city": FieldSpec("basic"),
+    "scale": FieldSpec("basic"),
+    "status": FieldSpec("basic"),
+    "status_changed_at": FieldSpec("basic"),
+    # Public business-registration facts of an enterprise (工商登记).
+    "legal_representative": FieldSpec("basic"),
+    "registered_capital": FieldSpec("basic"),
     "phone": FieldSpec("contact", "mobile"),
     "email": FieldSpec("contact", "email"),
     "address": FieldSpec("contact", "address"),
@@ -122,4 +147,10 @@ CUSTOMER_FIELDS: dict[str, FieldSpec] = {
     "payment_capacity": FieldSpec("financial", "amount"),
     "annual_revenue": FieldSpec("financial", "amount"),
     "remarks": FieldSpec("notes", "text"),
+    # Rating inputs and outcome (客户评级): the salesperson's assessment and the grade.
+    "potential": FieldSpec("business"),
+    "competition_risk": FieldSpec("business"),
+    "rating_grade": FieldSpec("business"),
+    "rating_score": FieldSpec("business"),
+    "rated_at": FieldSpec("business"),
 }
