@@ -27,6 +27,7 @@ def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     body: dict[str, Any]
     if isinstance(original, DanganError):
         extra: dict[str, Any] = {"field": original.field} if original.field else {}
+        extra.update(original.details)
         retry_after = getattr(original, "retry_after", None)
         if retry_after is not None:
             extra["retryAfter"] = retry_after

@@ -13,10 +13,15 @@ class DanganError(Exception):
 
     code = "INTERNAL"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, details: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # Structured facts for the caller (e.g. duplicate candidates), added to
+        # ``extensions``; only ever what the caller may see.
+        self.details = details or {}
 
 
 class Unauthenticated(DanganError):

@@ -288,7 +288,14 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX customer_status ON customer (status);
         CREATE INDEX customer_id_number ON customer (id_number) WHERE id_number IS NOT NULL;
         CREATE INDEX customer_uscc ON customer (uscc) WHERE uscc IS NOT NULL;
-        CREATE INDEX customer_name_trgm ON customer USING gin (name dangan_ext.gin_trgm_ops);
+        -- The part of a name that tells customers apart: no spaces, lower case, no legal
+        -- form (杭州西湖科技有限公司 ~ 杭州西湖科技). Duplicate checks compare it by trigrams.
+        CREATE FUNCTION dedup_name(name text) RETURNS text
+            LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            RETURN regexp_replace(lower(regexp_replace(name, '\\s+', '', 'g')),
+                                  '(股份有限公司|有限责任公司|有限公司|集团公司|集团|公司)$', '');
+        CREATE INDEX customer_name_trgm ON customer
+            USING gin (dedup_name(name) dangan_ext.gin_trgm_ops);
 
         CREATE TABLE classification_value (
             dimension  text NOT NULL
@@ -414,8 +421,10 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             received_at timestamptz NOT NULL,
             channel     text,
             summary     text NOT NULL CHECK (length(summary) BETWEEN 1 AND 4000),
-            severity    text NOT NULL DEFAULT 'MEDIUM' CHECK (severity IN ('LOW', 'MEDIUM', 'HIGH')),
-            status      text NOT NULL DEFAULT 'OPEN' CHECK (status IN ('OPEN', 'RESOLVED', 'CLOSED')),
+            severity    text NOT NULL DEFAULT 'MEDIUM'
+                        CHECK (severity IN ('LOW', 'MEDIUM', 'HIGH')),
+            status      text NOT NULL DEFAULT 'OPEN'
+                        CHECK (status IN ('OPEN', 'RESOLVED', 'CLOSED')),
             resolution  text,
             created_at  timestamptz NOT NULL DEFAULT now(),
             created_by  integer

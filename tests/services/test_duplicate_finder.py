@@ -1,0 +1,47 @@
+"""The duplicate finder against real tenant data: identifiers match exactly (after
+normalisation), names by trigram similarity of their distinguishing part, and the
+caller learns for each candidate only whether they may see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dangan.services.customers.duplicates import find_duplicates
+from dangan.tenants.scope import run_in_tenant
+from tests.support.world import World
+
+
+async def _find(world: World, slug: str, who: str, values: dict[str, Any]) -> Any:
+    tenant = world[slug]
+    return await run_in_tenant(tenant.ref, lambda: find_duplicates(tenant.caller(who), values))
+
+
+async def test_same_identifier_is_a_certain_duplicate(world: World) -> None:
+    known = world["alpha"].customers[0]
+    found = await _find(world, "alpha", "admin", {"id_number": known["id_number"]})
+    assert [str(c.id) for c in found] == [str(known["id"])]
+    assert found[0].certain and found[0].matched_on == ("id_number",)
+
+
+async def test_similar_chinese_names_match_and_legal_forms_do_not_count(world: World) -> None:
+    known = world["alpha"].customers[1]  # an enterprise: "alpha科技有限公司1"
+    found = await _find(world, "alpha", "admin", {"name": "alpha 科技 1"})
+    assert str(known["id"]) in {str(c.id) for c in found}
+    hit = next(c for c in found if str(c.id) == str(known["id"]))
+    assert hit.matched_on == ("name",) and not hit.certain and hit.name_similarity >= 0.5
+    assert await _find(world, "alpha", "admin", {"name": "完全不同的名字"}) == []
+
+
+async def test_other_tenants_are_never_candidates(world: World) -> None:
+    known = world["alpha"].customers[0]
+    found = await _find(world, "beta", "admin", {"id_number": known["id_number"]})
+    assert found == []
+
+
+async def test_candidates_say_whether_the_caller_may_see_them(world: World) -> None:
+    known = world["alpha"].customers[0]
+    owner_sees = await _find(world, "alpha", "admin", {"phone": known["phone"]})
+    assert owner_sees[0].visible
+    sales2 = await _find(world, "alpha", "sales2", {"phone": known["phone"]})
+    assert sales2 and str(sales2[0].id) == str(known["id"])
+    assert sales2[0].visible is False
