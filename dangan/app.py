@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import orjson
+from arq.connections import ArqRedis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,7 +24,7 @@ from dangan.logs import configure_logging
 from dangan.metrics import REGISTRY
 from dangan.services.ratelimit import LoginThrottle
 from dangan.settings import Settings
-from dangan.storage import ensure_bucket, s3_client
+from dangan.storage import ObjectStore, ensure_bucket, s3_client
 from dangan.tenants.migrations import migrate_platform
 
 
@@ -74,6 +75,12 @@ def create_app(settings: Settings, endpoints: Endpoints, *, own_database: bool =
         app.state.redis = Redis.from_url(endpoints.redis_url)
         app.state.s3 = s3_client(endpoints)
         await asyncio.to_thread(ensure_bucket, app.state.s3, settings.s3_bucket)
+        app.state.objects = ObjectStore(app.state.s3, settings.s3_bucket)
+        # Connects on first use, so the API starts (and /readyz can say so) without Redis.
+        app.state.jobs = ArqRedis(
+            connection_pool=ConnectionPool.from_url(endpoints.redis_url),
+            default_queue_name=settings.queue_name,
+        )
         app.state.login_throttle = LoginThrottle.create(
             app.state.redis,
             settings.redis_namespace,
@@ -84,6 +91,7 @@ def create_app(settings: Settings, endpoints: Endpoints, *, own_database: bool =
             yield
         finally:
             await app.state.redis.aclose()
+            await app.state.jobs.aclose()
             if own_database:
                 await database.disconnect()
 

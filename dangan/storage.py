@@ -1,8 +1,25 @@
-"""The S3 client (minio), opened once per process."""
+"""Objects in S3 (minio client): the client opened once per process, and the few
+operations the services need, as coroutines (minio is synchronous; each call runs in a
+worker thread).
+
+Every object is encrypted at rest: the bucket's default encryption is SSE-S3 (set in
+:func:`ensure_bucket`), and :meth:`ObjectStore.stat` reports whether an object really is.
+Callers upload and download through short-lived presigned URLs, issued by the services
+only after authorization.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote
+
 from minio import Minio
+from minio.error import S3Error
+from minio.sseconfig import Rule, SSEConfig
 
 from dangan.devstack import Endpoints
 
@@ -20,3 +37,93 @@ def s3_client(endpoints: Endpoints) -> Minio:
 def ensure_bucket(client: Minio, bucket: str) -> None:
     if not client.bucket_exists(bucket):
         client.make_bucket(bucket)
+    client.set_bucket_encryption(bucket, SSEConfig(Rule.new_sse_s3_rule()))
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    content_type: str | None
+    encrypted: bool
+
+
+class ObjectStore:
+    """One bucket of one S3 endpoint."""
+
+    def __init__(self, client: Minio, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    async def upload_url(self, key: str, expires: timedelta) -> str:
+        return await asyncio.to_thread(
+            self.client.presigned_put_object, self.bucket, key, expires=expires
+        )
+
+    async def download_url(self, key: str, expires: timedelta, *, filename: str) -> str:
+        disposition = f"attachment; filename*=UTF-8''{_quote(filename)}"
+        return await asyncio.to_thread(
+            self.client.presigned_get_object,
+            self.bucket,
+            key,
+            expires=expires,
+            response_headers={"response-content-disposition": disposition},
+        )
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        """Size, type and encryption of an object; None if there is none."""
+        try:
+            found = await asyncio.to_thread(self.client.stat_object, self.bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return None
+            raise
+        headers = {k.lower(): v for k, v in (found.metadata or {}).items()}
+        return ObjectInfo(
+            size=int(found.size or 0),
+            content_type=found.content_type,
+            encrypted=bool(headers.get("x-amz-server-side-encryption")),
+        )
+
+    async def sha256(self, key: str) -> str:
+        """SHA-256 of an object's content, read as a stream."""
+
+        def digest() -> str:
+            response = self.client.get_object(self.bucket, key)
+            try:
+                hasher = hashlib.sha256()
+                for chunk in response.stream(256 * 1024):
+                    hasher.update(chunk)
+                return hasher.hexdigest()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await asyncio.to_thread(digest)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(
+            self.client.put_object,
+            self.bucket,
+            key,
+            io.BytesIO(data),
+            len(data),
+            content_type=content_type,
+        )
+
+    async def get_bytes(self, key: str) -> bytes:
+        def read() -> bytes:
+            response = self.client.get_object(self.bucket, key)
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await asyncio.to_thread(read)
+
+    async def remove(self, key: str) -> None:
+        await asyncio.to_thread(self.client.remove_object, self.bucket, key)
+
+
+def _quote(filename: str) -> str:
+    return quote(filename, safe="")

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from arq.connections import ArqRedis
 from strawberry.dataloader import DataLoader
 
 from dangan.services import customers, sharing
@@ -13,6 +14,7 @@ from dangan.services.callers import Caller
 from dangan.services.errors import Unauthenticated
 from dangan.services.ratelimit import LoginThrottle
 from dangan.settings import Settings
+from dangan.storage import ObjectStore
 from dangan.tenants.scope import TenantRef
 
 
@@ -41,6 +43,8 @@ class Context:
     request_id: str
     client_address: str
     login_throttle: LoginThrottle
+    objects: ObjectStore  # attachments, imports and exports in S3
+    jobs: ArqRedis  # the arq queue, for long work (imports, exports, ratings)
     members: DataLoader[int, Any] = field(default_factory=lambda: _loader(customers.members_by_id))
     departments: DataLoader[int, Any] = field(
         default_factory=lambda: _loader(customers.departments_by_id)

@@ -203,6 +203,8 @@ async def graphql_endpoint(request: Request) -> Response:
             request_id=request_id,
             client_address=request.client.host if request.client else "unknown",
             login_throttle=request.app.state.login_throttle,
+            objects=request.app.state.objects,
+            jobs=request.app.state.jobs,
         )
         result = await _execute(prepared, context)
         payload: dict[str, Any] = {"data": result.data}

@@ -13,7 +13,7 @@ from dangan import database
 from dangan.authz.store import load_policies
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
-from dangan.storage import s3_client
+from dangan.storage import ObjectStore, s3_client
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -43,6 +43,7 @@ def build_worker(
             await database.connect(endpoints.database_url, pool_size=4)
         ctx["settings"] = settings
         ctx["s3"] = s3_client(endpoints)
+        ctx["objects"] = ObjectStore(ctx["s3"], settings.s3_bucket)
         load_policies(settings)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
