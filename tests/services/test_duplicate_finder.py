@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from dangan.services.customers.duplicates import find_duplicates
-from dangan.tenants.scope import run_in_tenant
+from dangan.tenants.scope import raw_connection, run_in_tenant
 from tests.support.world import World
 
 
@@ -23,13 +23,21 @@ async def test_same_identifier_is_a_certain_duplicate(world: World) -> None:
     assert found[0].certain and found[0].matched_on == ("id_number",)
 
 
-async def test_similar_chinese_names_match_and_legal_forms_do_not_count(world: World) -> None:
+async def test_similar_names_match(world: World) -> None:
     known = world["alpha"].customers[1]  # an enterprise: "alpha科技有限公司1"
-    found = await _find(world, "alpha", "admin", {"name": "alpha 科技 1"})
-    assert str(known["id"]) in {str(c.id) for c in found}
+    found = await _find(world, "alpha", "admin", {"name": "alpha 科技有限 公司1"})
     hit = next(c for c in found if str(c.id) == str(known["id"]))
-    assert hit.matched_on == ("name",) and not hit.certain and hit.name_similarity >= 0.5
+    assert hit.matched_on == ("name",) and not hit.certain and hit.name_similarity == 1.0
     assert await _find(world, "alpha", "admin", {"name": "完全不同的名字"}) == []
+
+
+async def test_the_legal_form_does_not_count(world: World) -> None:
+    async def dedup(name: str) -> Any:
+        return await raw_connection().fetchval("SELECT dedup_name($1)", name)
+
+    tenant = world["alpha"].ref
+    assert await run_in_tenant(tenant, lambda: dedup("杭州 西湖科技股份有限公司")) == "杭州西湖科技"
+    assert await run_in_tenant(tenant, lambda: dedup("Acme Trading 有限公司")) == "acmetrading"
 
 
 async def test_other_tenants_are_never_candidates(world: World) -> None:
