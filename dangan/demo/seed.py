@@ -18,6 +18,7 @@ import orjson
 
 from dangan.authz.store import POLICIES, load_policies
 from dangan.demo.data import demo_customers
+from dangan.demo.profiles import seed_profiles
 from dangan.services.api_keys import create_app, rotate_app_key
 from dangan.services.errors import Conflict
 from dangan.services.people import Person, caller_for, create_user
@@ -168,7 +169,14 @@ async def seed_demo(
             [staff["sales"], staff["sales2"], staff["manager"]],
             settings.demo_customers_per_tenant,
         )
-        progress(f"{slug}: {added} customers added, staff {', '.join(users)}")
+        profiled = await seed_profiles(
+            tenant,
+            [
+                uuid.uuid5(_NAMESPACE, f"{slug}:{index}")
+                for index in range(settings.demo_customers_per_tenant)
+            ],
+        )
+        progress(f"{slug}: {added} customers added ({profiled} profiles), staff {', '.join(users)}")
         app_key = await _app_key(tenant)
         await _share_with_partner(tenant, staff)
         tenants[slug] = {
