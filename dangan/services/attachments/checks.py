@@ -91,7 +91,7 @@ def check_declared(
             f"category must be one of {', '.join(CATEGORY_CLASSES)}", field="category"
         )
     kind = media_type(content_type)
-    if kind not in settings.attachment_types:
+    if kind not in {media_type(accepted) for accepted in settings.attachment_types}:
         raise BadUserInput(
             f"contentType must be one of {', '.join(settings.attachment_types)}",
             field="contentType",
