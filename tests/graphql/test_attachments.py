@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from dangan.devstack import Endpoints
+from dangan.services.attachments import files
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
 from dangan.tenants.scope import raw_connection, run_in_tenant
@@ -384,13 +385,24 @@ async def test_deletion_removes_the_file_and_keeps_the_record(
     assert again.codes == ["CONFLICT"] and complete.codes == ["CONFLICT"]
 
 
-async def test_a_page_of_customers_lists_each_ones_attachments(api: Api, world: World) -> None:
+async def test_a_page_of_customers_lists_each_ones_attachments_in_one_query(
+    api: Api, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     t = world["gamma"]
     first, second = _owned_by(t, "sales"), _owned_by(t, "sales2")
     one = await _upload(api, t, "sales", first)
     two = await _upload(api, t, "sales2", second, category="OTHER", filename="备注.pdf")
+    batches: list[int] = []
+    real = files.attachments_of_customers
+
+    async def counted(access: Any, customer_ids: Any) -> Any:
+        batches.append(len(customer_ids))
+        return await real(access, customer_ids)
+
+    monkeypatch.setattr(files, "attachments_of_customers", counted)
     page = "{ customers(first: 100) { nodes { id attachments { id filename } } } }"
     nodes = (await api.post("gamma", t.tokens["admin"], page)).ok()["customers"]["nodes"]
+    assert batches == [len(nodes)]
     by_customer = {n["id"]: [a["id"] for a in n["attachments"]] for n in nodes}
     assert one["id"] in by_customer[first] and one["id"] not in by_customer[second]
     assert two["id"] in by_customer[second]
