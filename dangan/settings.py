@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_window_seconds: int = 900
 
+    # Attachments (contract scans, ID copies …): largest file, and the types accepted.
+    attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    attachment_types: list[str] = Field(
+        default_factory=lambda: [
+            "application/pdf",
+            "image/jpeg",
+            "image/png",
+            "image/tiff",
+            "image/webp",
+        ]
+    )
+
     # Where `dangan demo` writes tokens and keys; tests point it elsewhere.
     demo_customers_per_tenant: int = Field(default=1000, ge=0)
 

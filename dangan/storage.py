@@ -18,6 +18,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.error import S3Error
 from minio.sseconfig import Rule, SSEConfig
 
@@ -120,6 +121,25 @@ class ObjectStore:
                 response.release_conn()
 
         return await asyncio.to_thread(read)
+
+    async def head_bytes(self, key: str, length: int) -> bytes:
+        """The first ``length`` bytes of an object (to recognise its file type)."""
+
+        def read() -> bytes:
+            response = self.client.get_object(self.bucket, key, offset=0, length=length)
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await asyncio.to_thread(read)
+
+    async def copy(self, source: str, target: str) -> None:
+        """Copy an object inside the bucket (server-side; the bucket's encryption applies)."""
+        await asyncio.to_thread(
+            self.client.copy_object, self.bucket, target, CopySource(self.bucket, source)
+        )
 
     async def remove(self, key: str) -> None:
         await asyncio.to_thread(self.client.remove_object, self.bucket, key)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any
 
 from arq.connections import ArqRedis
 from strawberry.dataloader import DataLoader
 
-from dangan.services import customers, sharing
+from dangan.services import attachments, customers, sharing
 from dangan.services.callers import Caller
 from dangan.services.errors import Unauthenticated
 from dangan.services.ratelimit import LoginThrottle
@@ -55,6 +56,12 @@ class Context:
     )
     # Response paths of values the policy hid (returned as extensions.redacted).
     redacted: list[str] = field(default_factory=list)
+
+    @cached_property
+    def attachments(self) -> DataLoader[Any, Any]:
+        """Customer id → the attachments the caller may see (one query per page)."""
+        caller = self.require_caller()
+        return _loader_by_uuid(partial(attachments.attachments_for_customers, caller))
 
     def require_caller(self) -> Caller:
         if self.caller is None:

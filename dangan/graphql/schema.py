@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
+from dangan.graphql import attachments
 from dangan.graphql import policies as policy_api
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
@@ -22,6 +23,7 @@ class Query:
     customers = strawberry.field(resolver=customers_connection)
     share_requests = strawberry.field(resolver=sharing.share_requests)
     policy_versions = strawberry.field(resolver=policy_api.policy_versions)
+    attachment_download_url = strawberry.field(resolver=attachments.attachment_download_url)
 
 
 @strawberry.type
@@ -36,6 +38,11 @@ class Mutation:
     revoke_share = strawberry.mutation(resolver=sharing.revoke_share)
     propose_policy = strawberry.mutation(resolver=policy_api.propose_policy)
     activate_policy = strawberry.mutation(resolver=policy_api.activate_policy)
+    request_attachment_upload = strawberry.mutation(resolver=attachments.request_attachment_upload)
+    complete_attachment_upload = strawberry.mutation(
+        resolver=attachments.complete_attachment_upload
+    )
+    delete_attachment = strawberry.mutation(resolver=attachments.delete_attachment)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

@@ -12,6 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from dangan.authz.access import HIDDEN_FLAG
+from dangan.graphql.attachments import Attachment, customer_attachments
 from dangan.graphql.people import Department, Staff
 
 
@@ -115,6 +116,8 @@ class Customer:
     owner_id: strawberry.Private[int | None]
     department_id: strawberry.Private[int | None]
     redacted: strawberry.Private[frozenset[str]]
+
+    attachments: list[Attachment] = strawberry.field(resolver=customer_attachments)
 
     @strawberry.field(description="The member of staff responsible for this customer")
     async def owner(self, info: Info) -> Staff | None:
