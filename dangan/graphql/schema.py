@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
+from dangan.graphql import archive
 from dangan.graphql import policies as policy_api
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
@@ -22,6 +23,8 @@ class Query:
     customers = strawberry.field(resolver=customers_connection)
     share_requests = strawberry.field(resolver=sharing.share_requests)
     policy_versions = strawberry.field(resolver=policy_api.policy_versions)
+    archive_job = strawberry.field(resolver=archive.archive_job)
+    archive_jobs = strawberry.field(resolver=archive.archive_jobs_list)
 
 
 @strawberry.type
@@ -36,6 +39,10 @@ class Mutation:
     revoke_share = strawberry.mutation(resolver=sharing.revoke_share)
     propose_policy = strawberry.mutation(resolver=policy_api.propose_policy)
     activate_policy = strawberry.mutation(resolver=policy_api.activate_policy)
+    start_customer_import = strawberry.mutation(resolver=archive.start_import)
+    start_customer_export = strawberry.mutation(resolver=archive.start_export)
+    approve_export = strawberry.mutation(resolver=archive.approve_export)
+    reject_export = strawberry.mutation(resolver=archive.reject_export)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and
