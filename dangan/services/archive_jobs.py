@@ -122,7 +122,9 @@ async def get_job_for_caller(caller: Caller, raw_id: str) -> dict[str, Any]:
     return decode(row)
 
 
-async def list_jobs_for_caller(caller: Caller, kind: str | None, first: int) -> list[dict[str, Any]]:
+async def list_jobs_for_caller(
+    caller: Caller, kind: str | None, first: int
+) -> list[dict[str, Any]]:
     """The newest jobs the caller may see (their own; admins every job)."""
     if not 1 <= first <= 100:
         raise BadUserInput("first must be between 1 and 100", field="first")

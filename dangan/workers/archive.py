@@ -44,8 +44,9 @@ async def _run(ctx: dict[str, Any], slug: str, raw_id: str, kind: str, work: Wor
         caller = await user_caller(tenant, job["actor_id"])
         return await work(caller, tenant, job)
     except DanganError as exc:
-        await run_in_tenant(tenant, lambda: fail(job_id, exc.message))
-        return {"error": exc.message}
+        message = exc.message
+        await run_in_tenant(tenant, lambda: fail(job_id, message))
+        return {"error": message}
     except Exception:
         if ctx.get("job_try", 1) >= MAX_TRIES:
             await run_in_tenant(tenant, lambda: fail(job_id, "internal error"))
@@ -56,7 +57,9 @@ def _progress(ctx: dict[str, Any], job_id: str) -> Callable[[int, int, str], Awa
     async def progress(done: int, total: int, stage: str) -> None:
         settings = ctx["settings"]
         key = queue_job_id(settings.redis_namespace, job_id)
-        await report(ctx["redis"], settings.redis_namespace, key, done=done, total=total, stage=stage)
+        await report(
+            ctx["redis"], settings.redis_namespace, key, done=done, total=total, stage=stage
+        )
 
     return progress
 
@@ -81,6 +84,8 @@ async def export_customers(ctx: dict[str, Any], slug: str, job_id: str) -> Any:
     """Export the customers the requester sees, as they see them."""
 
     async def work(caller: Caller, tenant: TenantRef, job: dict[str, Any]) -> dict[str, Any]:
-        return await run_export(caller, tenant, job, ctx["objects"], progress=_progress(ctx, job_id))
+        return await run_export(
+            caller, tenant, job, ctx["objects"], progress=_progress(ctx, job_id)
+        )
 
     return await _run(ctx, slug, job_id, "EXPORT", work)

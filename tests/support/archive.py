@@ -42,9 +42,7 @@ def xlsx_file(rows: Sequence[Sequence[Any]]) -> str:
 
 async def run_jobs(settings: Settings, endpoints: Endpoints) -> None:
     """Run the real arq worker until the queue is empty."""
-    worker = build_worker(
-        settings, endpoints, connect_database=False, burst=True, poll_delay=0.05
-    )
+    worker = build_worker(settings, endpoints, connect_database=False, burst=True, poll_delay=0.05)
     try:
         await asyncio.wait_for(worker.main(), timeout=120)
     finally:
@@ -53,3 +51,16 @@ async def run_jobs(settings: Settings, endpoints: Endpoints) -> None:
 
 async def job(api: Api, tenant: str, token: str, job_id: str) -> dict[str, Any]:
     return (await api.post(tenant, token, JOB, {"id": job_id})).ok()["archiveJob"]
+
+
+async def forget_jobs(settings: Settings, endpoints: Endpoints) -> None:
+    """arq keeps job keys a day under global names: leave nothing on a shared Redis."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(endpoints.redis_url)
+    try:
+        stale = [key async for key in client.scan_iter(match=f"arq:*{settings.redis_namespace}*")]
+        if stale:
+            await client.delete(*stale)
+    finally:
+        await client.aclose()

@@ -55,9 +55,7 @@ def _cell(row: Any, column: str) -> str:
 
 def watermark(caller: Caller, tenant: TenantRef, parameters: dict[str, Any], rows: int) -> str:
     """The first line of every export: who, when, which tenant, what was asked, how many."""
-    where = "; ".join(
-        f"{c['name']} {c['op']} {','.join(c['values'])}" for c in parameters["where"]
-    )
+    where = "; ".join(f"{c['name']} {c['op']} {','.join(c['values'])}" for c in parameters["where"])
     return (
         f"CONFIDENTIAL — for internal use (机密，仅限内部使用) | exported by {caller.name}"
         f" <{caller.email or ''}> | at {datetime.now(UTC).isoformat(timespec='seconds')}"
@@ -92,7 +90,11 @@ def _xlsx(mark: str, names: Sequence[str], rows: list[list[str]]) -> bytes:
 def _conditions(parameters: dict[str, Any]) -> list[Condition]:
     return [
         Condition(
-            name=c["name"], column=c["column"], op=c["op"], values=tuple(c["values"]), label=c["label"]
+            name=c["name"],
+            column=c["column"],
+            op=c["op"],
+            values=tuple(c["values"]),
+            label=c["label"],
         )
         for c in parameters["where"]
     ]
@@ -120,7 +122,7 @@ async def run_export(
     after: str | None = None
     while True:
 
-        async def page(after: str | None = after) -> Any:
+        async def page(after: str | None = after, before: int = len(rows)) -> Any:
             found = await list_customers(
                 caller,
                 first=PAGE_SIZE,
@@ -129,7 +131,7 @@ async def run_export(
                 search=parameters["search"],
                 columns=columns,
             )
-            done = len(rows) + len(found.rows)
+            done = before + len(found.rows)
             await save_progress(job_id, done, max(done, job["total"] or 0))
             return found
 
@@ -142,7 +144,11 @@ async def run_export(
     mark = watermark(caller, tenant, parameters, len(rows))
     write = _xlsx if parameters["format"] == "XLSX" else _csv
     data = await asyncio.to_thread(write, mark, names, rows)
-    content_type = "text/csv; charset=utf-8" if parameters["format"] == "CSV" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    content_type = (
+        "text/csv; charset=utf-8"
+        if parameters["format"] == "CSV"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     await objects.put_bytes(job["object_key"], data, content_type)
     result = {"rows": len(rows), "fields": names, "bytes": len(data), "watermark": mark}
 

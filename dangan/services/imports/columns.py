@@ -47,7 +47,12 @@ CHINESE_TITLES: dict[str, str] = {
 }
 
 _VALUE_ALIASES: dict[str, dict[str, str]] = {
-    "kind": {"个人": "INDIVIDUAL", "个人客户": "INDIVIDUAL", "企业": "ENTERPRISE", "企业客户": "ENTERPRISE"},
+    "kind": {
+        "个人": "INDIVIDUAL",
+        "个人客户": "INDIVIDUAL",
+        "企业": "ENTERPRISE",
+        "企业客户": "ENTERPRISE",
+    },
     "tier": {"重点客户": "KEY", "普通客户": "ORDINARY", "潜在客户": "POTENTIAL"},
     "gender": {"男": "MALE", "女": "FEMALE"},
 }

@@ -19,12 +19,12 @@ from typing import Any
 
 from dangan.services.archive_runs import finish, save_progress
 from dangan.services.callers import Caller
-from dangan.services.imports.parsing import Sheet, read_sheet
 from dangan.services.errors import Forbidden
+from dangan.services.imports.parsing import Sheet, read_sheet
 from dangan.services.imports.validation import (
     Checked,
-    ValidRow,
     Validator,
+    ValidRow,
     check_sheet,
     load_people,
     map_header,
@@ -70,8 +70,13 @@ def _batches(sheet: Sheet, size: int) -> list[tuple[int, list[int]]]:
 
 
 async def _check(
-    caller: Caller, tenant: TenantRef, job: dict[str, Any], sheet: Sheet, objects: ObjectStore,
-    every: int, progress: Progress,
+    caller: Caller,
+    tenant: TenantRef,
+    job: dict[str, Any],
+    sheet: Sheet,
+    objects: ObjectStore,
+    every: int,
+    progress: Progress,
 ) -> dict[str, Any]:
     total = len(sheet.rows)
 

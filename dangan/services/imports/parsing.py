@@ -73,7 +73,9 @@ def read_xlsx(data: bytes) -> Sheet:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise BadUserInput("the file is not a readable XLSX workbook", field="contentBase64") from exc
+        raise BadUserInput(
+            "the file is not a readable XLSX workbook", field="contentBase64"
+        ) from exc
     try:
         sheet = book.worksheets[0]
         return _sheet(sheet.iter_rows(values_only=True))

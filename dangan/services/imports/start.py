@@ -66,7 +66,9 @@ async def start_customer_import(
         raise BadUserInput(f"mode must be one of {', '.join(IMPORT_MODES)}", field="mode")
     filename = filename.strip()
     if not 1 <= len(filename) <= 255 or any(ch in filename for ch in "/\\\x00"):
-        raise BadUserInput("filename must be 1 to 255 characters, without slashes", field="filename")
+        raise BadUserInput(
+            "filename must be 1 to 255 characters, without slashes", field="filename"
+        )
     data = _content(content_base64, format, settings.import_max_bytes)
     job_id = uuid.uuid4()
     key = f"imports/{caller.tenant_slug}/{job_id}/source.{format.lower()}"

@@ -83,7 +83,7 @@ def map_header(header: Sequence[str]) -> tuple[list[str | None], list[RowError]]
 
 
 def _check_cells(
-    line: int, columns: Sequence[str | None], cells: Sequence[Any], people: dict[int, Any]
+    line: int, columns: Sequence[str | None], cells: Sequence[Any], people: dict[str, Any]
 ) -> tuple[dict[str, Any], list[RowError]]:
     values: dict[str, Any] = {}
     errors: list[RowError] = []
@@ -108,7 +108,7 @@ def _check_cells(
     return values, errors
 
 
-def _check_people(line: int, values: dict[str, Any], people: dict[int, Any]) -> list[RowError]:
+def _check_people(line: int, values: dict[str, Any], people: dict[str, Any]) -> list[RowError]:
     """Owner and department exist (the same rules as createCustomer, for many rows)."""
     errors = []
     owner = values.get("owner_id")
@@ -181,7 +181,9 @@ class Validator:
             raise BadUserInput(f"line {line} no longer passes its checks", field=errors[0].field)
         return self._complete(values)
 
-    async def check(self, checked: Checked, line: int, columns: Sequence[str | None], cells: Any) -> None:
+    async def check(
+        self, checked: Checked, line: int, columns: Sequence[str | None], cells: Any
+    ) -> None:
         checked.rows += 1
         values, errors = _check_cells(line, columns, cells, self.people)
         if errors:
