@@ -22,7 +22,6 @@ from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
 from dangan.tenants.scope import raw_connection
 
 JOB_FUNCTIONS = {"IMPORT": "import_customers", "EXPORT": "export_customers"}
-FINISHED = frozenset({"SUCCEEDED", "FAILED", "REJECTED"})
 COLUMNS = (
     "id, kind, status, actor_kind, actor_id, parameters, total, done, result, object_key,"
     " error, created_at, started_at, finished_at, decided_by, decided_at"

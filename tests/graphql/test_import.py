@@ -165,6 +165,28 @@ async def test_duplicates_are_flagged_never_merged_and_hidden_ones_not_identifie
     assert [row["id_number"] for row in await imported(world)] == [twin]
 
 
+async def test_a_row_the_policy_refuses_rolls_back_its_batch(
+    api: Api, world: World, settings: Settings, endpoints: Endpoints, clean: None
+) -> None:
+    # A salesperson may not create a customer for a colleague: they couldn't see it.
+    colleague = world["alpha"].people["sales2"].identity_id
+    rows = [
+        ["kind", "name", "ownerId"],
+        ["ENTERPRISE", _name(), ""],
+        ["ENTERPRISE", _name(), str(colleague)],
+    ]
+    started = (await start(api, world, "sales", csv_file(rows), mode="IMPORT_VALID_ROWS")).ok()
+    await run_jobs(settings, endpoints)
+    done = await job(
+        api, "alpha", world["alpha"].tokens["sales"], started["startCustomerImport"]["id"]
+    )
+    assert done["status"] == "SUCCEEDED" and done["result"]["imported"] == 0
+    assert done["result"]["refusedBatches"] == [
+        {"lines": [2, 3], "message": "line 3: your access does not allow creating this customer"}
+    ]
+    assert await imported(world) == []
+
+
 async def test_unknown_column_is_named_and_nothing_written(
     api: Api, world: World, settings: Settings, endpoints: Endpoints, clean: None
 ) -> None:
