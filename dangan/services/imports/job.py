@@ -53,6 +53,7 @@ def _summary(checked: Checked, report_key: str) -> dict[str, Any]:
         "invalid": len(checked.invalid_lines),
         "duplicates": len(checked.duplicate_lines),
         "errors": len(checked.errors),
+        "headerErrors": checked.header_errors,
         "errorList": [error.as_dict() for error in checked.errors[:ERRORS_KEPT]],
         "errorReportKey": report_key,
         "imported": 0,
@@ -138,10 +139,9 @@ async def run_import(
     state = job["result"] if (job["result"] or {}).get("validLines") is not None else None
     if state is None:
         state = await _check(caller, tenant, job, sheet, objects, batch_size, progress)
-        header_errors = any(error["line"] == 1 for error in state["errorList"])
         if (
             mode == "VALIDATE_ONLY"
-            or header_errors
+            or state["headerErrors"]
             or (mode == "IMPORT_IF_ALL_VALID" and state["errors"])
         ):
             return await _done(tenant, job, state, total)
