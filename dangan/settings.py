@@ -71,6 +71,13 @@ class Settings(BaseSettings):
             "image/webp",
         ]
     )
+    # Customer imports and exports (arq jobs): the largest file sent inline, rows written
+    # per transaction, the export size above which an approval is needed (a tenant may
+    # set its own in archive_setting), and how long a download link works.
+    import_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    import_batch_size: int = Field(default=500, ge=1)
+    export_approval_threshold: int = Field(default=500, ge=0)
+    archive_download_seconds: int = Field(default=300, ge=10)
 
     # Where `dangan demo` writes tokens and keys; tests point it elsewhere.
     demo_customers_per_tenant: int = Field(default=1000, ge=0)

@@ -13,11 +13,15 @@ from typing import Literal
 from dangan.services.callers import Caller
 from dangan.services.errors import Forbidden
 
-Action = Literal["customer.read", "customer.create", "customer.update", "policy.manage"]
+Action = Literal[
+    "customer.read", "customer.create", "customer.update", "policy.manage", "export.approve"
+]
 
 _ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"customer.read", "customer.create", "customer.update", "policy.manage"}),
-    "manager": frozenset({"customer.read", "customer.create", "customer.update"}),
+    "admin": frozenset(
+        {"customer.read", "customer.create", "customer.update", "policy.manage", "export.approve"}
+    ),
+    "manager": frozenset({"customer.read", "customer.create", "customer.update", "export.approve"}),
     "sales": frozenset({"customer.read", "customer.create", "customer.update"}),
     "auditor": frozenset({"customer.read"}),
 }

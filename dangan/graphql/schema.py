@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
-from dangan.graphql import attachments
+from dangan.graphql import archive, attachments
 from dangan.graphql import policies as policy_api
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
@@ -24,6 +24,8 @@ class Query:
     share_requests = strawberry.field(resolver=sharing.share_requests)
     policy_versions = strawberry.field(resolver=policy_api.policy_versions)
     attachment_download_url = strawberry.field(resolver=attachments.attachment_download_url)
+    archive_job = strawberry.field(resolver=archive.archive_job)
+    archive_jobs = strawberry.field(resolver=archive.archive_jobs_list)
 
 
 @strawberry.type
@@ -43,6 +45,10 @@ class Mutation:
         resolver=attachments.complete_attachment_upload
     )
     delete_attachment = strawberry.mutation(resolver=attachments.delete_attachment)
+    start_customer_import = strawberry.mutation(resolver=archive.start_import)
+    start_customer_export = strawberry.mutation(resolver=archive.start_export)
+    approve_export = strawberry.mutation(resolver=archive.approve_export)
+    reject_export = strawberry.mutation(resolver=archive.reject_export)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

@@ -554,6 +554,13 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             decided_by   integer,
             decided_at   timestamptz
         );
+
+        -- Imports and exports: per-tenant settings (export_approval_threshold: rows an
+        -- export may hold before it needs approval; unset = the deployment's default).
+        CREATE TABLE archive_setting (
+            key   text PRIMARY KEY CHECK (key IN ('export_approval_threshold')),
+            value text NOT NULL
+        );
         """,
     ),
 )

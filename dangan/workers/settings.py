@@ -14,6 +14,7 @@ from dangan.authz.store import load_policies
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
+from dangan.workers.archive import MAX_TRIES, export_customers, import_customers
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -24,6 +25,8 @@ from dangan.workers.jobs import (
 FUNCTIONS = [
     func(tenant_census, max_tries=3),
     func(migrate_all_tenants, max_tries=3, timeout=3600),
+    func(import_customers, max_tries=MAX_TRIES, timeout=3600),
+    func(export_customers, max_tries=MAX_TRIES, timeout=3600),
 ]
 
 

@@ -9,6 +9,7 @@ customer right after the insert, inside the same savepoint.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from dangan.authz.capabilities import check_allowed
@@ -67,12 +68,11 @@ async def _check_department(values: dict[str, Any]) -> None:
         raise BadUserInput("departmentId is not a department of this tenant", field="departmentId")
 
 
-async def _rights_on_row(caller: Caller, uid: Any, columns: list[str]) -> Any:
-    """One row of booleans: visible, editable, and per column "may see it" (in full or
-    masked: entering an ID number one may only see masked is fine; setting a field one
-    may not see at all is not)."""
+async def rights_items(caller: Caller, columns: Sequence[str], sql: Numbered) -> str:
+    """Select items on ``customer c``: ``visible``, ``editable`` and, per column,
+    ``can_<column>`` — "may see it" (in full or masked: entering an ID number one may only
+    see masked is fine; setting a field one may not see at all is not)."""
     access = await customer_access(caller)
-    sql = Numbered()
     items = [
         f"{sql.add(access.rows)} AS visible",
         f"{sql.add(access.can('edit'))} AS editable",
@@ -81,8 +81,15 @@ async def _rights_on_row(caller: Caller, uid: Any, columns: list[str]) -> Any:
         field = access.field(column)
         readable = sql.add(field.shown) if field else "FALSE"
         items.append(f"COALESCE({readable}, FALSE) AS can_{column}")
+    return ", ".join(items)
+
+
+async def _rights_on_row(caller: Caller, uid: Any, columns: list[str]) -> Any:
+    """One row of :func:`rights_items` for the customer ``uid``, locked."""
+    sql = Numbered()
+    items = await rights_items(caller, columns, sql)
     return await raw_connection().fetchrow(
-        f"SELECT {', '.join(items)}, c.kind, c.id_number, c.uscc, c.version"
+        f"SELECT {items}, c.kind, c.id_number, c.uscc, c.version"
         f" FROM customer c WHERE c.id = {sql.value(uid)} FOR UPDATE",
         *sql.params,
     )

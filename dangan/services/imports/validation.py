@@ -1,0 +1,223 @@
+"""Checking every row of an import, reporting every problem with its line and field.
+
+Each cell goes through the same checks as ``createCustomer`` (``check_customer_values``,
+``check_kind_fits``, owner and department), one field at a time, so a row with three
+bad fields gets three errors. Then duplicates: a row with the same ID number or USCC
+as an existing customer (or as an earlier row of the file) is always refused; a row
+whose phone number or name only suggests one is refused unless the caller allowed
+possible duplicates. The caller learns the ids of the candidates they may see, and of
+the others only that they exist. Nothing is ever merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dangan.services.callers import Caller
+from dangan.services.customers.duplicates import Candidate, find_duplicates
+from dangan.services.customers.inputs import api_name, check_customer_values, check_kind_fits
+from dangan.services.errors import BadUserInput
+from dangan.services.imports.columns import API_COLUMNS, cell_value, field_for_title
+from dangan.services.imports.parsing import Sheet
+from dangan.tenants.scope import raw_connection
+
+REQUIRED_FIELDS = ("kind", "name")
+_FILE_KEYS = ("id_number", "uscc", "phone")  # identifiers compared within the file
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str | None
+    message: str
+    candidates: tuple[str, ...] = ()  # ids of existing customers the caller may see
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"line": self.line, "field": self.field, "message": self.message}
+        if self.candidates:
+            found["candidates"] = list(self.candidates)
+        return found
+
+
+@dataclass(frozen=True)
+class ValidRow:
+    line: int
+    values: dict[str, Any]  # normalised columns, defaults filled in
+
+
+@dataclass
+class Checked:
+    rows: int = 0
+    valid: list[ValidRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    invalid_lines: set[int] = field(default_factory=set)
+    duplicate_lines: set[int] = field(default_factory=set)
+    header_errors: int = 0
+
+
+def map_header(header: Sequence[str]) -> tuple[list[str | None], list[RowError]]:
+    """Column of each header cell (None: blank title, ignored) and the header's errors."""
+    columns: list[str | None] = []
+    errors: list[RowError] = []
+    seen: set[str] = set()
+    for title in header:
+        if not title:
+            columns.append(None)
+            continue
+        name = field_for_title(title)
+        if name is None:
+            errors.append(RowError(1, title, f"unknown column {title!r}"))
+            columns.append(None)
+        elif name in seen:
+            errors.append(RowError(1, name, f"column {name!r} appears twice"))
+            columns.append(None)
+        else:
+            seen.add(name)
+            columns.append(API_COLUMNS[name])
+    for name in REQUIRED_FIELDS:
+        if name not in seen:
+            errors.append(RowError(1, name, f"missing column {name!r}"))
+    return columns, errors
+
+
+def _check_cells(
+    line: int, columns: Sequence[str | None], cells: Sequence[Any], people: dict[str, Any]
+) -> tuple[dict[str, Any], list[RowError]]:
+    values: dict[str, Any] = {}
+    errors: list[RowError] = []
+    for column, cell in zip(columns, cells, strict=False):
+        if column is None:
+            continue
+        try:
+            value = cell_value(column, cell)
+            if value is not None:
+                values.update(check_customer_values({column: value}).values)
+        except BadUserInput as exc:
+            errors.append(RowError(line, exc.field, exc.message))
+    for name in REQUIRED_FIELDS:
+        if API_COLUMNS[name] not in values and not any(e.field == name for e in errors):
+            errors.append(RowError(line, name, f"{name} cannot be empty"))
+    if not errors:
+        try:
+            check_kind_fits(values["kind"], values)
+        except BadUserInput as exc:
+            errors.append(RowError(line, exc.field, exc.message))
+    errors += _check_people(line, values, people)
+    return values, errors
+
+
+def _check_people(line: int, values: dict[str, Any], people: dict[str, Any]) -> list[RowError]:
+    """Owner and department exist (the same rules as createCustomer, for many rows)."""
+    errors = []
+    owner = values.get("owner_id")
+    if owner is not None and owner not in people["members"]:
+        errors.append(RowError(line, "ownerId", "ownerId is not a member of this tenant"))
+    department = values.get("department_id")
+    if department is not None and department not in people["departments"]:
+        errors.append(
+            RowError(line, "departmentId", "departmentId is not a department of this tenant")
+        )
+    return errors
+
+
+async def load_people() -> dict[str, Any]:
+    """Active members (with their department) and departments of the tenant."""
+    conn = raw_connection()
+    members = await conn.fetch("SELECT identity_id, department_id FROM member WHERE active")
+    departments = await conn.fetch("SELECT id FROM department")
+    return {
+        "members": {row["identity_id"]: row["department_id"] for row in members},
+        "departments": {row["id"] for row in departments},
+    }
+
+
+def _duplicate_error(line: int, refusing: list[Candidate]) -> RowError:
+    matched = refusing[0].matched_on[0]
+    name = api_name(matched)
+    seen = tuple(str(c.id) for c in refusing if c.visible)
+    how = "the same" if matched != "name" else "a similar"
+    if seen:
+        message = f"a customer with {how} {name} exists: {', '.join(seen)}"
+    else:
+        message = f"a customer with {how} {name} exists, not visible to you"
+    return RowError(line, name, message, seen)
+
+
+class Validator:
+    """Checks rows one after another, remembering the file's identifiers so far."""
+
+    def __init__(self, caller: Caller, allow_possible: bool, people: dict[str, Any]) -> None:
+        self.caller = caller
+        self.allow_possible = allow_possible
+        self.people = people
+        self.in_file: dict[tuple[str, str], int] = {}
+
+    def _complete(self, values: dict[str, Any]) -> dict[str, Any]:
+        values.setdefault("tier", "ORDINARY")
+        if values.get("owner_id") is None:
+            values["owner_id"] = self.caller.id
+        if values.get("department_id") is None:
+            values["department_id"] = self.people["members"].get(values["owner_id"])
+        return values
+
+    def _in_file(self, line: int, values: dict[str, Any]) -> RowError | None:
+        for column in _FILE_KEYS:
+            value = values.get(column)
+            earlier = self.in_file.get((column, value)) if value else None
+            if earlier is not None and (column != "phone" or not self.allow_possible):
+                name = api_name(column)
+                return RowError(line, name, f"the same {name} as line {earlier} of this file")
+        for column in _FILE_KEYS:
+            if values.get(column):
+                self.in_file.setdefault((column, values[column]), line)
+        return None
+
+    def values_of(self, line: int, columns: Sequence[str | None], cells: Any) -> dict[str, Any]:
+        """The values of a row that passed the checks before (to write it on a re-run)."""
+        values, errors = _check_cells(line, columns, cells, self.people)
+        if errors:
+            raise BadUserInput(f"line {line} no longer passes its checks", field=errors[0].field)
+        return self._complete(values)
+
+    async def check(
+        self, checked: Checked, line: int, columns: Sequence[str | None], cells: Any
+    ) -> None:
+        checked.rows += 1
+        values, errors = _check_cells(line, columns, cells, self.people)
+        if errors:
+            checked.errors += errors
+            checked.invalid_lines.add(line)
+            return
+        values = self._complete(values)
+        duplicate = self._in_file(line, values)
+        if duplicate is None:
+            candidates = await find_duplicates(self.caller, values)
+            refusing = [c for c in candidates if c.certain or not self.allow_possible]
+            duplicate = _duplicate_error(line, refusing) if refusing else None
+        if duplicate is not None:
+            checked.errors.append(duplicate)
+            checked.duplicate_lines.add(line)
+            return
+        checked.valid.append(ValidRow(line, values))
+
+
+async def check_sheet(
+    caller: Caller,
+    sheet: Sheet,
+    *,
+    allow_possible: bool,
+    every: int,
+    progress: Callable[[int], Awaitable[None]],
+) -> Checked:
+    """Check the whole file (in the current tenant transaction), reporting progress
+    every ``every`` rows."""
+    columns, header_errors = map_header(sheet.header)
+    checked = Checked(errors=list(header_errors), header_errors=len(header_errors))
+    validator = Validator(caller, allow_possible, await load_people())
+    for index, (line, cells) in enumerate(sheet.rows, start=1):
+        await validator.check(checked, line, columns, cells)
+        if index % every == 0:
+            await progress(index)
+    return checked
