@@ -11,6 +11,7 @@ from dangan.graphql.customers.mutations.reveal_field import reveal_field
 from dangan.graphql.customers.mutations.update_customer import update_customer
 from dangan.graphql.customers.queries import customer, customers_connection
 from dangan.graphql.execution import BulkLeafExecutor
+from dangan.graphql.records import mutations as records
 from dangan.graphql.sharing import resolvers as sharing
 from dangan.graphql.viewer import login, me
 
@@ -36,6 +37,19 @@ class Mutation:
     revoke_share = strawberry.mutation(resolver=sharing.revoke_share)
     propose_policy = strawberry.mutation(resolver=policy_api.propose_policy)
     activate_policy = strawberry.mutation(resolver=policy_api.activate_policy)
+    add_contact_person = strawberry.mutation(resolver=records.add_contact_person)
+    add_communication = strawberry.mutation(resolver=records.add_communication)
+    add_opportunity = strawberry.mutation(resolver=records.add_opportunity)
+    add_purchase = strawberry.mutation(resolver=records.add_purchase)
+    add_contract = strawberry.mutation(resolver=records.add_contract)
+    add_payment_record = strawberry.mutation(resolver=records.add_payment_record)
+    add_customer_need = strawberry.mutation(resolver=records.add_customer_need)
+    add_complaint = strawberry.mutation(resolver=records.add_complaint)
+    add_satisfaction_survey = strawberry.mutation(resolver=records.add_satisfaction_survey)
+    update_contract = strawberry.mutation(resolver=records.update_contract)
+    update_complaint = strawberry.mutation(resolver=records.update_complaint)
+    update_opportunity = strawberry.mutation(resolver=records.update_opportunity)
+    remove_customer_record = strawberry.mutation(resolver=records.remove_customer_record)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and
