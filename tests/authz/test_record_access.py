@@ -384,3 +384,18 @@ async def test_contract_numbers_are_unique_in_the_tenant(api: Api, profiles: Pro
     )
     assert reply.errors[0]["extensions"] == {"code": "CONFLICT", "field": "number"}
     assert await footprint(profiles) == before
+
+
+async def test_the_answer_to_a_write_hides_what_the_writer_may_not_see(
+    api: Api, profiles: Profiles
+) -> None:
+    reply = await add(
+        api,
+        profiles.tenant,
+        "sales2",
+        "contract",
+        profiles.other,
+        {"number": f"SQ-2-{profiles.other[:8]}", "title": "补充协议"},
+    )
+    assert reply.ok()["addContract"]["amount"] is None
+    assert redacted(reply) == {"addContract.amount"}

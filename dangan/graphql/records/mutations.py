@@ -41,7 +41,7 @@ def _values(given: Any) -> dict[str, Any]:
 async def _answer(info: Info, cls: type[RecordObject], table: str, record_id: str) -> Any:
     columns = columns_for(table, child_names(info.selected_fields[0].selections, ()))
     row = await records.record_for_caller(
-        info.context.require_caller(), RECORD_TYPES[table], record_id, columns, just_written=True
+        info.context.require_caller(), RECORD_TYPES[table], record_id, columns
     )
     return from_rows(cls, table, [row])[0]
 

@@ -113,13 +113,10 @@ async def record_for_caller(
     record_type: RecordType,
     record_id: str | uuid.UUID,
     columns: Sequence[str],
-    *,
-    just_written: bool = False,
 ) -> Any:
     """One record as the caller may see it, or NOT_FOUND (missing, malformed and
-    invisible ids alike). ``just_written``: the caller's own mutation just wrote it."""
-    if not just_written:
-        check_allowed(caller, "customer.read")
+    invisible ids alike)."""
+    check_allowed(caller, "customer.read")
     rid = parse_record_id(str(record_id))
     access = await customer_access(caller)
     sql = Numbered()

@@ -8,6 +8,9 @@ record's references (a contact person, a contract) must belong to the same custo
 an id of another customer's record and a missing one get the same answer. Removing a
 record needs only that it is visible and its customer editable: its old values go to
 the change record, where each reader sees them as their own policy allows.
+
+Contract numbers are unique in the tenant, so a number already used on a contract the
+caller can't see is still refused (CONFLICT on ``number``); the number is all it tells.
 """
 
 from __future__ import annotations
