@@ -92,11 +92,15 @@ class CustomerAccess:
             )
         return self._fields[key]
 
+    def record_class(self, record: RecordType) -> Predicate:
+        """When the record's class is shown (in full or masked) on a customer (alias
+        ``c``), whether or not the caller sees that customer."""
+        return self.class_field("*", FieldSpec(record.sensitivity, "text")).shown
+
     def record_rows(self, record: RecordType) -> Predicate:
         """Which records of this type the caller sees: those of customers they see whose
         record class is shown to them (in full or masked)."""
-        shown = self.class_field("*", FieldSpec(record.sensitivity, "text")).shown
-        return all_of([self.rows, shown])
+        return all_of([self.rows, self.record_class(record)])
 
     def record_projection(self, record: RecordType, columns: Sequence[str]) -> Projection:
         """How to select ``columns`` of ``record`` (table alias ``r``, customer ``c``)."""

@@ -54,6 +54,9 @@ class Context:
     share_details: DataLoader[Any, Any] = field(
         default_factory=lambda: _loader_by_uuid(sharing.share_details)
     )
+    # Customer records, one loader per (record type, columns, first), made on first use
+    # (dangan.graphql.records.nested).
+    record_loaders: dict[tuple[object, ...], DataLoader[Any, Any]] = field(default_factory=dict)
     # Response paths of values the policy hid (returned as extensions.redacted).
     redacted: list[str] = field(default_factory=list)
 

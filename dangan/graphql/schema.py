@@ -12,6 +12,7 @@ from dangan.graphql.customers.mutations.reveal_field import reveal_field
 from dangan.graphql.customers.mutations.update_customer import update_customer
 from dangan.graphql.customers.queries import customer, customers_connection
 from dangan.graphql.execution import BulkLeafExecutor
+from dangan.graphql.records import mutations as records
 from dangan.graphql.sharing import resolvers as sharing
 from dangan.graphql.viewer import login, me
 
@@ -49,6 +50,19 @@ class Mutation:
     start_customer_export = strawberry.mutation(resolver=archive.start_export)
     approve_export = strawberry.mutation(resolver=archive.approve_export)
     reject_export = strawberry.mutation(resolver=archive.reject_export)
+    add_contact_person = strawberry.mutation(resolver=records.add_contact_person)
+    add_communication = strawberry.mutation(resolver=records.add_communication)
+    add_opportunity = strawberry.mutation(resolver=records.add_opportunity)
+    add_purchase = strawberry.mutation(resolver=records.add_purchase)
+    add_contract = strawberry.mutation(resolver=records.add_contract)
+    add_payment_record = strawberry.mutation(resolver=records.add_payment_record)
+    add_customer_need = strawberry.mutation(resolver=records.add_customer_need)
+    add_complaint = strawberry.mutation(resolver=records.add_complaint)
+    add_satisfaction_survey = strawberry.mutation(resolver=records.add_satisfaction_survey)
+    update_contract = strawberry.mutation(resolver=records.update_contract)
+    update_complaint = strawberry.mutation(resolver=records.update_complaint)
+    update_opportunity = strawberry.mutation(resolver=records.update_opportunity)
+    remove_customer_record = strawberry.mutation(resolver=records.remove_customer_record)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

@@ -14,6 +14,7 @@ from strawberry.types import Info
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.attachments import Attachment, customer_attachments
 from dangan.graphql.people import Department, Staff
+from dangan.graphql.records import nested as records
 
 
 @strawberry.enum(description="个人客户 / 企业客户")
@@ -116,6 +117,16 @@ class Customer:
     owner_id: strawberry.Private[int | None]
     department_id: strawberry.Private[int | None]
     redacted: strawberry.Private[frozenset[str]]
+    contact_persons = strawberry.field(resolver=records.contact_persons)
+    communications = strawberry.field(resolver=records.communications)
+    opportunities = strawberry.field(resolver=records.opportunities)
+    purchases = strawberry.field(resolver=records.purchases)
+    contracts = strawberry.field(resolver=records.contracts)
+    payment_records = strawberry.field(resolver=records.payment_records)
+    needs = strawberry.field(resolver=records.needs)
+    complaints = strawberry.field(resolver=records.complaints)
+    satisfaction_surveys = strawberry.field(resolver=records.satisfaction_surveys)
+    overdue_amount = strawberry.field(resolver=records.overdue_amount)
 
     attachments: list[Attachment] = strawberry.field(resolver=customer_attachments)
 

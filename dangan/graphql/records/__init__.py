@@ -1,0 +1,1 @@
+"""GraphQL of a customer's records: types, the nested Customer fields, mutations."""
