@@ -101,7 +101,8 @@ async def build_world(settings: Settings) -> World:
             async def make(
                 values: dict[str, Any] = values, admin: Caller = tw.caller("admin")
             ) -> Any:
-                new_id = await create_customer(admin, values)
+                # The names are look-alikes on purpose (alpha客户0, alpha客户2, …).
+                new_id = await create_customer(admin, values, allow_possible_duplicate=True)
                 return await get_customer_for_caller(admin, new_id, ALL_COLUMNS)
 
             row = await run_in_tenant(tw.ref, make)
