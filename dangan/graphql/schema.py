@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import policies as policy_api
+from dangan.graphql.customers import merges
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
 from dangan.graphql.customers.mutations.update_customer import update_customer
@@ -22,6 +23,7 @@ class Query:
     customers = strawberry.field(resolver=customers_connection)
     share_requests = strawberry.field(resolver=sharing.share_requests)
     policy_versions = strawberry.field(resolver=policy_api.policy_versions)
+    duplicate_candidates = strawberry.field(resolver=merges.duplicate_candidates)
 
 
 @strawberry.type
@@ -36,6 +38,8 @@ class Mutation:
     revoke_share = strawberry.mutation(resolver=sharing.revoke_share)
     propose_policy = strawberry.mutation(resolver=policy_api.propose_policy)
     activate_policy = strawberry.mutation(resolver=policy_api.activate_policy)
+    merge_customers = strawberry.mutation(resolver=merges.merge_customers)
+    undo_merge = strawberry.mutation(resolver=merges.undo_merge)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and
