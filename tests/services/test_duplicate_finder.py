@@ -24,7 +24,7 @@ async def test_same_identifier_is_a_certain_duplicate(world: World) -> None:
 
 
 async def test_similar_chinese_names_match_and_legal_forms_do_not_count(world: World) -> None:
-    known = world["alpha"].customers[1]  # an enterprise: "alpha科技有限公司1"
+    known = world["alpha"].customers[1]  # an enterprise: "alpha科技1有限公司"
     found = await _find(world, "alpha", "admin", {"name": "alpha 科技 1"})
     assert str(known["id"]) in {str(c.id) for c in found}
     hit = next(c for c in found if str(c.id) == str(known["id"]))

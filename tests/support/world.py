@@ -65,7 +65,7 @@ def _customer_values(rng: random.Random, index: int, slug: str) -> dict[str, Any
         }
     return {
         "kind": "ENTERPRISE",
-        "name": f"{slug}科技有限公司{index}",
+        "name": f"{slug}科技{index}有限公司",
         "phone": make_mobile(rng),
         "uscc": make_uscc(rng),
         "region": "北京市",
