@@ -253,3 +253,21 @@ async def test_bad_worklist_input_is_named(
 ) -> None:
     reply = await api.post("alpha", world["alpha"].tokens["admin"], CANDIDATES, variables)
     assert reply.codes == ["BAD_USER_INPUT"] and reply.errors[0]["extensions"]["field"] == field
+
+
+async def test_similar_chinese_names_are_found_by_their_characters(
+    api: Api, world: World, cleanup: None
+) -> None:
+    """pg_trgm must see Chinese characters as letters (a UTF-8 LC_CTYPE): under "C" a
+    Chinese name has no trigrams and look-alikes are never found."""
+    alpha = world["alpha"]
+    trigrams = await _sql(alpha, "SELECT dangan_ext.show_trgm('杭州西湖科技') AS t")
+    assert len(trigrams[0]["t"]) >= 6
+    company = {"kind": "ENTERPRISE", "name": f"{PREFIX}杭州西湖科技有限公司"}
+    one = (await create(api, alpha, "admin", company)).ok()["createCustomer"]["id"]
+    similar = {"kind": "ENTERPRISE", "name": f"{PREFIX}杭州市西湖科技"}
+    found = conflict(await create(api, alpha, "admin", similar))["duplicates"]
+    assert [(d["id"], d["matchedOn"]) for d in found] == [(one, ["name"])]
+    unlike = {"kind": "ENTERPRISE", "name": "上海浦东软件"}
+    other = (await create(api, alpha, "admin", unlike)).ok()["createCustomer"]["id"]
+    await _sql(alpha, "DELETE FROM customer WHERE id = $1::uuid", other)
