@@ -19,7 +19,12 @@ import traceback
 
 from bench.harness import ROUNDS, WARMUP, log, open_harness
 
-BENCHMARKS: tuple[str, ...] = ("customers_list", "customers_list_masked", "import_customers")
+BENCHMARKS: tuple[str, ...] = (
+    "customers_list",
+    "customers_list_masked",
+    "import_customers",
+    "duplicate_check",
+)
 
 
 async def run_all(names: list[str], *, warmup: int, rounds: int) -> int:

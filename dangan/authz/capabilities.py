@@ -2,8 +2,9 @@
 
 A coarse gate by role or key scope, in front of the policies: admins, managers and sales
 may create and edit, auditors only read, partner apps act within their key's scopes,
-and only admins manage policy versions. Which customers, which fields and which edits
-each caller actually gets is decided by the Oso policies (``policies/``) as SQL.
+and only admins manage policy versions and merge duplicate customers. Which customers,
+which fields and which edits each caller actually gets is decided by the Oso policies
+(``policies/``) as SQL.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ from dangan.services.callers import Caller
 from dangan.services.errors import Forbidden
 
 Action = Literal[
-    "customer.read", "customer.create", "customer.update", "policy.manage", "export.approve"
+    "customer.read",
+    "customer.create",
+    "customer.update",
+    "customer.merge",
+    "policy.manage",
+    "export.approve",
 ]
 
+_STAFF = frozenset({"customer.read", "customer.create", "customer.update"})
 _ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset(
-        {"customer.read", "customer.create", "customer.update", "policy.manage", "export.approve"}
-    ),
-    "manager": frozenset({"customer.read", "customer.create", "customer.update", "export.approve"}),
-    "sales": frozenset({"customer.read", "customer.create", "customer.update"}),
+    "admin": _STAFF | {"policy.manage", "export.approve", "customer.merge"},
+    "manager": _STAFF | {"export.approve"},
+    "sales": _STAFF,
     "auditor": frozenset({"customer.read"}),
 }
 _SCOPE_ACTIONS: dict[str, frozenset[str]] = {

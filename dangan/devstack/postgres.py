@@ -29,6 +29,10 @@ _INITDB_ARGS = [
     "--auth=trust",
     "--encoding=UTF8",
     "--locale=C",
+    # pg_trgm (duplicate names) classifies characters by the libc LC_CTYPE: under "C" a
+    # Chinese character is no letter, so 李白 has no trigrams at all and similar Chinese
+    # names never match. C.UTF-8 classifies by Unicode; collation stays builtin.
+    "--lc-ctype=C.UTF-8",
     "--locale-provider=builtin",
     "--builtin-locale=C.UTF-8",
     "--no-sync",

@@ -7,6 +7,7 @@ from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import archive, attachments
 from dangan.graphql import policies as policy_api
+from dangan.graphql.customers import merges
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
 from dangan.graphql.customers.mutations.update_customer import update_customer
@@ -27,6 +28,7 @@ class Query:
     attachment_download_url = strawberry.field(resolver=attachments.attachment_download_url)
     archive_job = strawberry.field(resolver=archive.archive_job)
     archive_jobs = strawberry.field(resolver=archive.archive_jobs_list)
+    duplicate_candidates = strawberry.field(resolver=merges.duplicate_candidates)
 
 
 @strawberry.type
@@ -63,6 +65,8 @@ class Mutation:
     update_complaint = strawberry.mutation(resolver=records.update_complaint)
     update_opportunity = strawberry.mutation(resolver=records.update_opportunity)
     remove_customer_record = strawberry.mutation(resolver=records.remove_customer_record)
+    merge_customers = strawberry.mutation(resolver=merges.merge_customers)
+    undo_merge = strawberry.mutation(resolver=merges.undo_merge)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

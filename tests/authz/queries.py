@@ -57,6 +57,8 @@ mutation($id: ID!, $version: Int!, $input: UpdateCustomerInput!) {{
 }}"""
 
 CREATE = f"""
-mutation($input: CreateCustomerInput!) {{
-  createCustomer(input: $input) {{ id {SELECTION} }}
+mutation($input: CreateCustomerInput!, $allowPossibleDuplicate: Boolean = false) {{
+  createCustomer(input: $input, allowPossibleDuplicate: $allowPossibleDuplicate) {{
+    id {SELECTION}
+  }}
 }}"""

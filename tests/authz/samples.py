@@ -71,8 +71,12 @@ def sample_values(rng: random.Random, slug: str, owner: str, kind: str, n: int) 
 
 
 async def make_customer(tenant: TenantWorld, values: dict[str, Any]) -> str:
+    """Create a sample as the admin. Samples are look-alikes on purpose (their names
+    differ only by owner and kind), so possible duplicates are allowed."""
     admin = tenant.caller("admin")
-    return await run_in_tenant(tenant.ref, lambda: create_customer(admin, values))
+    return await run_in_tenant(
+        tenant.ref, lambda: create_customer(admin, values, allow_possible_duplicate=True)
+    )
 
 
 async def remove_test_data(tenant: TenantWorld) -> None:

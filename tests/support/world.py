@@ -65,7 +65,7 @@ def _customer_values(rng: random.Random, index: int, slug: str) -> dict[str, Any
         }
     return {
         "kind": "ENTERPRISE",
-        "name": f"{slug}科技有限公司{index}",
+        "name": f"{slug}科技{index}有限公司",
         "phone": make_mobile(rng),
         "uscc": make_uscc(rng),
         "region": "北京市",
@@ -101,7 +101,8 @@ async def build_world(settings: Settings) -> World:
             async def make(
                 values: dict[str, Any] = values, admin: Caller = tw.caller("admin")
             ) -> Any:
-                new_id = await create_customer(admin, values)
+                # The names are look-alikes on purpose (alpha客户0, alpha客户2, …).
+                new_id = await create_customer(admin, values, allow_possible_duplicate=True)
                 return await get_customer_for_caller(admin, new_id, ALL_COLUMNS)
 
             row = await run_in_tenant(tw.ref, make)

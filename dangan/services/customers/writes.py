@@ -16,6 +16,10 @@ from dangan.authz.capabilities import check_allowed
 from dangan.authz.predicates import Numbered
 from dangan.authz.store import customer_access
 from dangan.services.callers import Caller
+from dangan.services.customers.duplicate_checks import (
+    check_identifiers_unique,
+    check_not_duplicate,
+)
 from dangan.services.customers.inputs import FIELD_NAMES, check_customer_values, check_kind_fits
 from dangan.services.customers.reads import parse_customer_id
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
@@ -102,9 +106,12 @@ def _check_fields(rights: Any, columns: list[str]) -> None:
             raise Forbidden(f"you may not set {name} on this customer", field=name)
 
 
-async def create_customer(caller: Caller, values: dict[str, Any]) -> str:
+async def create_customer(
+    caller: Caller, values: dict[str, Any], *, allow_possible_duplicate: bool = False
+) -> str:
     """Insert a customer; returns its id. The caller must be allowed to edit the new
-    customer and to read every field they set (else nothing is written)."""
+    customer and to read every field they set (else nothing is written). A duplicate
+    of an existing customer is refused (see ``duplicate_checks``)."""
     check_allowed(caller, "customer.create")
     unknown = set(values) - set(WRITABLE)
     if unknown:
@@ -113,6 +120,7 @@ async def create_customer(caller: Caller, values: dict[str, Any]) -> str:
     if row.get("owner_id") is None and caller.kind == "user":
         row["owner_id"] = caller.id
     check_kind_fits(row["kind"], row)
+    await check_not_duplicate(caller, row, allow_possible=allow_possible_duplicate)
     async with raw_connection().savepoint():
         await _check_owner(row)
         await _check_department(row)
@@ -156,6 +164,7 @@ async def update_customer(
                 f"{rights['version']}, you sent {expected_version}); reload and retry",
                 field="version",
             )
+        await check_identifiers_unique(caller, values, uid)
         merged = {**dict(rights), **values}
         check_kind_fits(merged["kind"], merged)
         await _check_owner(values)
