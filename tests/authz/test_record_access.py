@@ -44,7 +44,7 @@ async def _customer(tenant: TenantWorld, owner: str, label: str) -> str:
         "phone": make_mobile(random.Random(label)),
         "owner_id": tenant.people[owner].identity_id,
     }
-    return await create_customer(tenant.caller("admin"), values)
+    return await create_customer(tenant.caller("admin"), values, allow_possible_duplicate=True)
 
 
 @pytest.fixture(scope="module")

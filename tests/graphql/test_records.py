@@ -72,7 +72,9 @@ async def new_customer(tenant: TenantWorld, owner: str, label: str) -> str:
         "owner_id": tenant.people[owner].identity_id,
     }
     admin = tenant.caller("admin")
-    return await run_in_tenant(tenant.ref, lambda: create_customer(admin, values))
+    return await run_in_tenant(
+        tenant.ref, lambda: create_customer(admin, values, allow_possible_duplicate=True)
+    )
 
 
 @pytest.fixture(scope="module")
