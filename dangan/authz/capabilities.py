@@ -2,8 +2,9 @@
 
 A coarse gate by role or key scope, in front of the policies: admins, managers and sales
 may create and edit, auditors only read, partner apps act within their key's scopes,
-and only admins manage policy versions. Which customers, which fields and which edits
-each caller actually gets is decided by the Oso policies (``policies/``) as SQL.
+and only admins manage policy versions and the rating criteria. Which customers, which
+fields and which edits each caller actually gets is decided by the Oso policies
+(``policies/``) as SQL.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from typing import Literal
 from dangan.services.callers import Caller
 from dangan.services.errors import Forbidden
 
-Action = Literal["customer.read", "customer.create", "customer.update", "policy.manage"]
+Action = Literal[
+    "customer.read", "customer.create", "customer.update", "policy.manage", "rating.manage"
+]
 
 _ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"customer.read", "customer.create", "customer.update", "policy.manage"}),
+    "admin": frozenset(
+        {"customer.read", "customer.create", "customer.update", "policy.manage", "rating.manage"}
+    ),
     "manager": frozenset({"customer.read", "customer.create", "customer.update"}),
     "sales": frozenset({"customer.read", "customer.create", "customer.update"}),
     "auditor": frozenset({"customer.read"}),
