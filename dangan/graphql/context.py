@@ -9,6 +9,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from strawberry.dataloader import DataLoader
 
+from dangan.graphql.rating import rating_loader
 from dangan.services import customers, sharing
 from dangan.services.callers import Caller
 from dangan.services.errors import Unauthenticated
@@ -53,6 +54,7 @@ class Context:
     share_details: DataLoader[Any, Any] = field(
         default_factory=lambda: _loader_by_uuid(sharing.share_details)
     )
+    ratings: DataLoader[Any, Any] = field(default_factory=rating_loader)
     # Response paths of values the policy hid (returned as extensions.redacted).
     redacted: list[str] = field(default_factory=list)
 

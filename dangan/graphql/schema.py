@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import policies as policy_api
+from dangan.graphql import rating as rating_api
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
 from dangan.graphql.customers.mutations.update_customer import update_customer
@@ -22,6 +23,9 @@ class Query:
     customers = strawberry.field(resolver=customers_connection)
     share_requests = strawberry.field(resolver=sharing.share_requests)
     policy_versions = strawberry.field(resolver=policy_api.policy_versions)
+    rating_history = strawberry.field(resolver=rating_api.rating_history)
+    rating_criteria = strawberry.field(resolver=rating_api.rating_criteria)
+    rating_job = strawberry.field(resolver=rating_api.rating_job)
 
 
 @strawberry.type
@@ -36,6 +40,8 @@ class Mutation:
     revoke_share = strawberry.mutation(resolver=sharing.revoke_share)
     propose_policy = strawberry.mutation(resolver=policy_api.propose_policy)
     activate_policy = strawberry.mutation(resolver=policy_api.activate_policy)
+    set_rating_criteria = strawberry.mutation(resolver=rating_api.set_rating_criteria)
+    recompute_rating = strawberry.mutation(resolver=rating_api.recompute_rating)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

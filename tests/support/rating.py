@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from dangan.tenants.scope import raw_connection
+from dangan.tenants.scope import raw_connection, run_in_tenant
+from tests.support.world import TenantWorld
 
 D = Decimal
 
@@ -154,3 +155,40 @@ async def reset_criteria() -> None:
         "UPDATE rating_grade_floor SET floor = CASE grade WHEN 'A' THEN 80 WHEN 'B' THEN 60"
         " ELSE 40 END"
     )
+
+
+WORLD_PREFIX = "评级样本"  # customers the rating tests add to a world tenant
+
+
+async def seed_world_histories(tenant: TenantWorld, owner: str = "sales") -> dict[str, uuid.UUID]:
+    """The hand-made histories in a world tenant, owned by ``owner`` and not yet rated."""
+    person = tenant.people[owner]
+
+    async def fill() -> dict[str, uuid.UUID]:
+        return {
+            h.key: await insert_history(
+                h,
+                owner_id=person.identity_id,
+                department_id=person.department_id,
+                name_prefix=f"{WORLD_PREFIX}{owner}-",
+            )
+            for h in HISTORIES
+        }
+
+    return await run_in_tenant(tenant.ref, fill)
+
+
+async def remove_world_histories(tenant: TenantWorld) -> None:
+    """Remove them (purchases, ratings and shares go with them) and reset the criteria."""
+
+    async def remove() -> None:
+        conn = raw_connection()
+        await conn.execute(
+            "DELETE FROM share_request r USING share_request_customer s, customer c"
+            " WHERE s.request_id = r.id AND c.id = s.customer_id AND c.name LIKE $1",
+            f"{WORLD_PREFIX}%",
+        )
+        await conn.execute("DELETE FROM customer WHERE name LIKE $1", f"{WORLD_PREFIX}%")
+        await reset_criteria()
+
+    await run_in_tenant(tenant.ref, remove)

@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.people import Department, Staff
+from dangan.graphql.rating import CustomerRating, customer_rating
 
 
 @strawberry.enum(description="个人客户 / 企业客户")
@@ -115,6 +116,7 @@ class Customer:
     owner_id: strawberry.Private[int | None]
     department_id: strawberry.Private[int | None]
     redacted: strawberry.Private[frozenset[str]]
+    rating: CustomerRating | None = strawberry.field(resolver=customer_rating)
 
     @strawberry.field(description="The member of staff responsible for this customer")
     async def owner(self, info: Info) -> Staff | None:

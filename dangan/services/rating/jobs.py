@@ -7,6 +7,7 @@ keys are not per queue). One id per tenant and slot, so enqueueing twice is one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,7 +17,9 @@ from arq.jobs import Job
 from dangan.authz.capabilities import check_allowed
 from dangan.services.callers import Caller
 from dangan.services.errors import NotFound
+from dangan.services.rating.criteria import Criteria, set_rating_criteria
 from dangan.services.rating.scoring import Trigger
+from dangan.tenants.scope import raw_connection
 from dangan.workers import progress
 
 RATING_JOB = "rate_tenant_customers"
@@ -62,6 +65,37 @@ async def enqueue_rating(
     return public
 
 
+def criteria_job_id(slug: str, criteria: Criteria) -> str | None:
+    """The job that re-rates the tenant under these criteria (None: the shipped defaults,
+    which no job started)."""
+    return public_job_id(slug, criteria_slot(criteria.version)) if criteria.changed else None
+
+
+async def change_rating_criteria(
+    caller: Caller,
+    weights: Sequence[tuple[str, object]],
+    floors: Mapping[str, object],
+    *,
+    queue: ArqRedis,
+    queue_name: str,
+    namespace: str,
+) -> tuple[Criteria, str]:
+    """New criteria and the job re-rating the tenant under them, or neither (if the job
+    can't be enqueued, the change is undone). Returns the criteria and the job's id."""
+    async with raw_connection().savepoint():
+        criteria = await set_rating_criteria(caller, weights, floors)
+        job_id = await enqueue_rating(
+            queue,
+            queue_name=queue_name,
+            namespace=namespace,
+            slug=caller.tenant_slug,
+            slot=criteria_slot(criteria.version),
+            trigger="criteria",
+            criteria_version=criteria.version,
+        )
+    return criteria, job_id
+
+
 @dataclass(frozen=True)
 class JobState:
     id: str
@@ -71,14 +105,16 @@ class JobState:
     stage: str | None
 
 
-async def rating_job(caller: Caller, queue: ArqRedis, namespace: str, public_id: str) -> JobState:
+async def rating_job(
+    caller: Caller, queue: ArqRedis, *, queue_name: str, namespace: str, public_id: str
+) -> JobState:
     """Where a re-rating job of the caller's tenant stands (administrators). Ids of other
     tenants are NOT_FOUND, like ids that never existed."""
     check_allowed(caller, "rating.manage")
     if not public_id.startswith(public_job_id(caller.tenant_slug, "")):
         raise NotFound("no rating job with this id")
     ident = arq_job_id(namespace, public_id)
-    status = await Job(ident, queue).status()
+    status = await Job(ident, queue, _queue_name=queue_name).status()
     report = await progress.read(queue, namespace, ident)
     if report is None and status.value == "not_found":
         raise NotFound("no rating job with this id")
