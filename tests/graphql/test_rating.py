@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
+from dangan.services.rating import views
 from dangan.services.rating.jobs import arq_job_id
 from dangan.settings import Settings
 from tests.support.api import Api
@@ -85,6 +87,22 @@ async def test_a_page_of_customers_with_their_ratings(
     # profit score differs from the scratch tenant's; its grade is still computed.
     assert by_id[str(rated["mid"])]["grade"] in "ABCD"
     assert all(by_id[str(c["id"])] is None for c in world["alpha"].customers)
+
+
+async def test_ratings_of_a_page_take_one_query(
+    api: Api, world: World, rated: dict[str, uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    read = views._read
+
+    async def counted(access: Any, ids: list[uuid.UUID], limit: int) -> Any:
+        calls.append(len(ids))
+        return await read(access, ids, limit)
+
+    monkeypatch.setattr(views, "_read", counted)
+    query = "{ customers(first: 100) { nodes { rating { grade } } } }"
+    nodes = (await api.post("alpha", world["alpha"].tokens["admin"], query)).ok()
+    assert calls == [len(nodes["customers"]["nodes"])] and calls[0] >= 11
 
 
 async def test_history_only_when_the_rating_moves_and_its_errors(

@@ -13,8 +13,9 @@ from arq import ArqRedis
 from redis.asyncio import Redis
 
 from dangan.devstack import Endpoints
-from dangan.services.people import create_user
-from dangan.services.rating.jobs import arq_job_id, enqueue_rating, nightly_slot
+from dangan.services.callers import Caller
+from dangan.services.people import caller_for, create_user
+from dangan.services.rating.jobs import arq_job_id, enqueue_rating, nightly_slot, rating_job
 from dangan.settings import Settings
 from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.registry import list_tenants
@@ -26,13 +27,15 @@ from tests.support.tenants import drop_tenant
 from tests.workers.test_jobs import queue, run_burst, worker_for  # noqa: F401 (fixture)
 
 SLUG = "rating_job"
+Scratch = tuple[TenantRef, dict[str, uuid.UUID], Caller]
 
 
 @pytest.fixture(scope="module")
-async def tenant(world: Any) -> AsyncIterator[tuple[TenantRef, dict[str, uuid.UUID]]]:
+async def tenant(world: Any) -> AsyncIterator[Scratch]:
     await drop_tenant(SLUG)
     ref = await create_tenant(SLUG, "Rating Jobs Ltd")
     sales = await create_user(ref, "sales@rating-job.test", ["sales"], department="销售部")
+    admin = await create_user(ref, "admin@rating-job.test", ["admin"])
 
     async def fill() -> dict[str, uuid.UUID]:
         return {
@@ -43,7 +46,7 @@ async def tenant(world: Any) -> AsyncIterator[tuple[TenantRef, dict[str, uuid.UU
         }
 
     ids = await run_in_tenant(ref, fill)
-    yield ref, ids
+    yield ref, ids, caller_for(ref, admin)
     await drop_tenant(SLUG)
 
 
@@ -67,13 +70,13 @@ async def _enqueue(pool: ArqRedis, settings: Settings, slot: str, **extra: Any) 
 
 
 async def test_job_rates_the_tenant_reports_progress_and_runs_twice_alike(
-    tenant: tuple[TenantRef, dict[str, uuid.UUID]],
+    tenant: Scratch,
     settings: Settings,
     endpoints: Endpoints,
     queue: ArqRedis,  # noqa: F811
     redis: Redis,
 ) -> None:
-    ref, ids = tenant
+    ref, ids, admin = tenant
     first = await _enqueue(queue, settings, f"test-{uuid.uuid4().hex[:8]}")
     again = await _enqueue(queue, settings, first.rsplit(":", 1)[1])
     assert again == first
@@ -84,6 +87,14 @@ async def test_job_rates_the_tenant_reports_progress_and_runs_twice_alike(
     )
     assert report is not None
     assert report["done"] == report["total"] == 5 and report["stage"] == SLUG
+    state = await rating_job(
+        admin,
+        queue,
+        queue_name=settings.queue_name,
+        namespace=settings.redis_namespace,
+        public_id=first,
+    )
+    assert (state.status, state.done, state.total) == ("complete", 5, 5)
     scores = await _scores(ref)
     for history in HISTORIES:
         assert scores[ids[history.key]] == (history.score, history.grade), history.key
@@ -99,7 +110,7 @@ async def test_job_rates_the_tenant_reports_progress_and_runs_twice_alike(
 
 
 async def test_criteria_job_waits_for_its_version(
-    tenant: tuple[TenantRef, dict[str, uuid.UUID]],
+    tenant: Scratch,
     settings: Settings,
     endpoints: Endpoints,
     queue: ArqRedis,  # noqa: F811
@@ -112,7 +123,7 @@ async def test_criteria_job_waits_for_its_version(
 
 
 async def test_nightly_cron_enqueues_one_job_per_tenant_and_day(
-    tenant: tuple[TenantRef, dict[str, uuid.UUID]],
+    tenant: Scratch,
     settings: Settings,
     queue: ArqRedis,  # noqa: F811
 ) -> None:
