@@ -17,6 +17,7 @@ from rich.table import Table
 
 from dangan import database
 from dangan.cli_policy import policy_app
+from dangan.cli_rating import rating_app
 from dangan.devstack import DevStack, Endpoints, stack_endpoints
 from dangan.services.api_keys import create_app as do_create_app
 from dangan.services.api_keys import revoke_app
@@ -45,6 +46,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(apps_app, name="app")
 app.add_typer(policy_app, name="policy")
+app.add_typer(rating_app, name="rating")
 console = Console()
 err = Console(stderr=True)
 

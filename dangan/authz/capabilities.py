@@ -1,10 +1,10 @@
 """What each kind of caller may do at all, before any per-customer decision.
 
 A coarse gate by role or key scope, in front of the policies: admins, managers and sales
-may create and edit, auditors only read, partner apps act within their key's scopes,
-and only admins manage policy versions and merge duplicate customers. Which customers,
-which fields and which edits each caller actually gets is decided by the Oso policies
-(``policies/``) as SQL.
+may create and edit, auditors only read, partner apps act within their key's scopes;
+only admins manage policy versions and rating criteria and merge duplicate customers,
+and admins and managers approve large exports. Which customers, which fields and which
+edits each caller actually gets is decided by the Oso policies (``policies/``) as SQL.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ Action = Literal[
     "customer.merge",
     "policy.manage",
     "export.approve",
+    "rating.manage",
 ]
 
 _STAFF = frozenset({"customer.read", "customer.create", "customer.update"})
 _ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "admin": _STAFF | {"policy.manage", "export.approve", "customer.merge"},
+    "admin": _STAFF | {"policy.manage", "export.approve", "customer.merge", "rating.manage"},
     "manager": _STAFF | {"export.approve"},
     "sales": _STAFF,
     "auditor": frozenset({"customer.read"}),

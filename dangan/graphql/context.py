@@ -10,6 +10,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from strawberry.dataloader import DataLoader
 
+from dangan.graphql.rating import rating_loader
 from dangan.services import attachments, customers, sharing
 from dangan.services.callers import Caller
 from dangan.services.errors import Unauthenticated
@@ -57,6 +58,7 @@ class Context:
     # Customer records, one loader per (record type, columns, first), made on first use
     # (dangan.graphql.records.nested).
     record_loaders: dict[tuple[object, ...], DataLoader[Any, Any]] = field(default_factory=dict)
+    ratings: DataLoader[Any, Any] = field(default_factory=rating_loader)
     # Response paths of values the policy hid (returned as extensions.redacted).
     redacted: list[str] = field(default_factory=list)
 

@@ -7,6 +7,7 @@ from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import archive, attachments
 from dangan.graphql import policies as policy_api
+from dangan.graphql import rating as rating_api
 from dangan.graphql.customers import merges
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
@@ -29,6 +30,9 @@ class Query:
     archive_job = strawberry.field(resolver=archive.archive_job)
     archive_jobs = strawberry.field(resolver=archive.archive_jobs_list)
     duplicate_candidates = strawberry.field(resolver=merges.duplicate_candidates)
+    rating_history = strawberry.field(resolver=rating_api.rating_history)
+    rating_criteria = strawberry.field(resolver=rating_api.rating_criteria)
+    rating_job = strawberry.field(resolver=rating_api.rating_job)
 
 
 @strawberry.type
@@ -67,6 +71,8 @@ class Mutation:
     remove_customer_record = strawberry.mutation(resolver=records.remove_customer_record)
     merge_customers = strawberry.mutation(resolver=merges.merge_customers)
     undo_merge = strawberry.mutation(resolver=merges.undo_merge)
+    set_rating_criteria = strawberry.mutation(resolver=rating_api.set_rating_criteria)
+    recompute_rating = strawberry.mutation(resolver=rating_api.recompute_rating)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

@@ -21,12 +21,14 @@ from dangan.workers.jobs import (
     nightly_census,
     tenant_census,
 )
+from dangan.workers.rating import nightly_ratings, rate_tenant_customers
 
 FUNCTIONS = [
     func(tenant_census, max_tries=3),
     func(migrate_all_tenants, max_tries=3, timeout=3600),
     func(import_customers, max_tries=MAX_TRIES, timeout=3600),
     func(export_customers, max_tries=MAX_TRIES, timeout=3600),
+    func(rate_tenant_customers, max_tries=5, timeout=3600),
 ]
 
 
@@ -63,6 +65,13 @@ def build_worker(
                 name=f"cron:{settings.redis_namespace}:nightly_census",
                 hour={2},
                 minute={15},
+                unique=True,
+            ),
+            cron(
+                nightly_ratings,
+                name=f"cron:{settings.redis_namespace}:nightly_ratings",
+                hour={1},
+                minute={30},
                 unique=True,
             ),
             cron(

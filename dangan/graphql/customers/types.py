@@ -14,6 +14,7 @@ from strawberry.types import Info
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.attachments import Attachment, customer_attachments
 from dangan.graphql.people import Department, Staff
+from dangan.graphql.rating import CustomerRating, customer_rating
 from dangan.graphql.records import nested as records
 
 
@@ -129,6 +130,7 @@ class Customer:
     overdue_amount = strawberry.field(resolver=records.overdue_amount)
 
     attachments: list[Attachment] = strawberry.field(resolver=customer_attachments)
+    rating: CustomerRating | None = strawberry.field(resolver=customer_rating)
 
     @strawberry.field(description="The member of staff responsible for this customer")
     async def owner(self, info: Info) -> Staff | None:
