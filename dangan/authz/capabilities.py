@@ -13,10 +13,20 @@ from typing import Literal
 from dangan.services.callers import Caller
 from dangan.services.errors import Forbidden
 
-Action = Literal["customer.read", "customer.create", "customer.update", "policy.manage"]
+Action = Literal[
+    "customer.read", "customer.create", "customer.update", "policy.manage", "classification.manage"
+]
 
 _ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"customer.read", "customer.create", "customer.update", "policy.manage"}),
+    "admin": frozenset(
+        {
+            "customer.read",
+            "customer.create",
+            "customer.update",
+            "policy.manage",
+            "classification.manage",
+        }
+    ),
     "manager": frozenset({"customer.read", "customer.create", "customer.update"}),
     "sales": frozenset({"customer.read", "customer.create", "customer.update"}),
     "auditor": frozenset({"customer.read"}),

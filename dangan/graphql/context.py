@@ -9,7 +9,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from strawberry.dataloader import DataLoader
 
-from dangan.services import customers, sharing
+from dangan.services import classification, customers, history, sharing
 from dangan.services.callers import Caller
 from dangan.services.errors import Unauthenticated
 from dangan.services.ratelimit import LoginThrottle
@@ -18,8 +18,8 @@ from dangan.storage import ObjectStore
 from dangan.tenants.scope import TenantRef
 
 
-def _loader(fetch: Any) -> DataLoader[int, Any]:
-    async def load(keys: list[int]) -> list[Any]:
+def _loader(fetch: Any) -> DataLoader[Any, Any]:
+    async def load(keys: list[Any]) -> list[Any]:
         found = await fetch(keys)
         return [found.get(key) for key in keys]
 
@@ -53,8 +53,19 @@ class Context:
     share_details: DataLoader[Any, Any] = field(
         default_factory=lambda: _loader_by_uuid(sharing.share_details)
     )
+    # Labels of classification codes, and pending changes per customer (one query a page).
+    classification_labels: DataLoader[Any, Any] = field(
+        default_factory=lambda: _loader(classification.labels_of)
+    )
+    pending_changes: DataLoader[Any, Any] = field(init=False)
     # Response paths of values the policy hid (returned as extensions.redacted).
     redacted: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        async def pending(ids: list[str]) -> dict[str, Any]:
+            return await history.pending_for_customers(self.require_caller(), ids)
+
+        self.pending_changes = _loader(pending)
 
     def require_caller(self) -> Caller:
         if self.caller is None:

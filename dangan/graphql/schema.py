@@ -5,9 +5,12 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
+from dangan.graphql import classification as classification_api
 from dangan.graphql import policies as policy_api
+from dangan.graphql.changes import resolvers as changes_api
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
+from dangan.graphql.customers.mutations.set_customer_status import set_customer_status
 from dangan.graphql.customers.mutations.update_customer import update_customer
 from dangan.graphql.customers.queries import customer, customers_connection
 from dangan.graphql.execution import BulkLeafExecutor
@@ -22,6 +25,10 @@ class Query:
     customers = strawberry.field(resolver=customers_connection)
     share_requests = strawberry.field(resolver=sharing.share_requests)
     policy_versions = strawberry.field(resolver=policy_api.policy_versions)
+    classification_values = strawberry.field(resolver=classification_api.classification_values)
+    regions = strawberry.field(resolver=classification_api.regions)
+    customer_history = strawberry.field(resolver=changes_api.customer_history)
+    pending_changes = strawberry.field(resolver=changes_api.pending_changes)
 
 
 @strawberry.type
@@ -36,6 +43,22 @@ class Mutation:
     revoke_share = strawberry.mutation(resolver=sharing.revoke_share)
     propose_policy = strawberry.mutation(resolver=policy_api.propose_policy)
     activate_policy = strawberry.mutation(resolver=policy_api.activate_policy)
+    add_classification_value = strawberry.mutation(
+        resolver=classification_api.add_classification_value
+    )
+    rename_classification_value = strawberry.mutation(
+        resolver=classification_api.rename_classification_value
+    )
+    retire_classification_value = strawberry.mutation(
+        resolver=classification_api.retire_classification_value
+    )
+    restore_classification_value = strawberry.mutation(
+        resolver=classification_api.restore_classification_value
+    )
+    set_customer_status = strawberry.mutation(resolver=set_customer_status)
+    approve_change = strawberry.mutation(resolver=changes_api.approve_change)
+    reject_change = strawberry.mutation(resolver=changes_api.reject_change)
+    withdraw_change = strawberry.mutation(resolver=changes_api.withdraw_change)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and
