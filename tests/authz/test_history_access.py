@@ -5,10 +5,14 @@ change with nothing the viewer may see is left out of the timeline)."""
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from dangan.services.identifiers import make_id_number, make_mobile
 from tests.support.api import Api, Response
+from tests.support.cleanup import remove_customers
 from tests.support.shares import app_share
 from tests.support.world import TENANTS, TenantWorld, World
 
@@ -23,6 +27,12 @@ PENDING_ON = """query($id: ID!) { customer(id: $id) { id
 
 OLD_ID = make_id_number(random.Random("history old"), region="33")
 NEW_ID = make_id_number(random.Random("history new"), region="11")
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _leave_the_world_as_it_was(world: World) -> AsyncIterator[None]:
+    yield
+    await remove_customers(world, "历史-")
 
 
 def _token(tenant: TenantWorld, who: str) -> str:

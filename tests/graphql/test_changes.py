@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from dangan.services.identifiers import make_id_number, make_mobile
 from dangan.tenants.scope import raw_connection, run_in_tenant
 from tests.support.api import Api, Response
+from tests.support.cleanup import remove_customers
 from tests.support.world import TenantWorld, World, missing_id
 
 CREATE = (
@@ -35,6 +39,12 @@ STATUS = f"""mutation($id: ID!, $status: CustomerStatusInput!, $reason: String!)
   setCustomerStatus(id: $id, status: $status, reason: $reason) {{ {CUSTOMER} }} }}"""
 LIST = """query($where: [CustomerCondition!]) {
   customers(first: 500, where: $where) { totalCount nodes { id status } } }"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _leave_the_world_as_it_was(world: World) -> AsyncIterator[None]:
+    yield
+    await remove_customers(world, "变更-")
 
 
 def _token(tenant: TenantWorld, who: str) -> str:

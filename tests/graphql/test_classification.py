@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from tests.support.api import Api, Response
+from tests.support.cleanup import remove_classification_values, remove_customers
 from tests.support.shares import app_share
 from tests.support.world import TenantWorld, World
 
@@ -29,13 +33,25 @@ LIST = "{ customers(first: 500) { nodes { id categoryLabel } } }"
 REGIONS = "{ regions { name code cities } }"
 
 
+@pytest.fixture(scope="module", autouse=True)
+async def _leave_the_world_as_it_was(world: World) -> AsyncIterator[None]:
+    yield
+    await remove_customers(world, "分类-")
+    await remove_classification_values(world, ADDED)
+
+
 async def _post(api: Api, tenant: TenantWorld, who: str, query: str, **variables: Any) -> Response:
     token = tenant.keys[who] if who in ("reader", "writer") else tenant.tokens[who]
     return await api.post(tenant.slug, token, query, variables)
 
 
+ADDED: list[str] = []
+
+
 def _code(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8].upper()}"
+    code = f"{prefix}_{uuid.uuid4().hex[:8].upper()}"
+    ADDED.append(code)
+    return code
 
 
 def _field(reply: Response) -> str:
@@ -64,7 +80,7 @@ async def test_a_value_gained_renamed_retired_and_restored(api: Api, world: Worl
             tenant,
             "sales",
             CREATE,
-            input={"kind": "INDIVIDUAL", "name": "分类客户", "category": code},
+            input={"kind": "INDIVIDUAL", "name": "分类-分类客户", "category": code},
         )
     ).ok()["createCustomer"]
     assert created["categoryLabel"] == "零售"
@@ -86,7 +102,7 @@ async def test_a_value_gained_renamed_retired_and_restored(api: Api, world: Worl
         tenant,
         "sales",
         CREATE,
-        input={"kind": "INDIVIDUAL", "name": "新客户", "category": code},
+        input={"kind": "INDIVIDUAL", "name": "分类-新客户", "category": code},
     )
     assert _field(refused) == "category"
     kept = await _post(
@@ -107,12 +123,16 @@ async def test_a_value_gained_renamed_retired_and_restored(api: Api, world: Worl
         tenant,
         "sales",
         CREATE,
-        input={"kind": "INDIVIDUAL", "name": "又一个", "category": code},
+        input={"kind": "INDIVIDUAL", "name": "分类-又一个", "category": code},
     )
     assert again.ok()["createCustomer"]["category"] == code
 
     elsewhere = await _post(
-        api, other, "admin", CREATE, input={"kind": "INDIVIDUAL", "name": "别处", "category": code}
+        api,
+        other,
+        "admin",
+        CREATE,
+        input={"kind": "INDIVIDUAL", "name": "分类-别处", "category": code},
     )
     assert _field(elsewhere) == "category", "dictionaries are per tenant"
     assert code not in elsewhere.text.replace(f"category {code}", "")
@@ -127,7 +147,7 @@ async def test_retired_tier_cannot_be_set(api: Api, world: World) -> None:
             tenant,
             "admin",
             CREATE,
-            input={"kind": "INDIVIDUAL", "name": "重点?", "tier": "KEY"},
+            input={"kind": "INDIVIDUAL", "name": "分类-重点?", "tier": "KEY"},
         )
         assert _field(reply) == "tier"
         assert "ORDINARY" not in reply.errors[0]["message"], "lists no other values"
@@ -183,7 +203,7 @@ async def test_regions_cities_and_profile_fields(api: Api, world: World) -> None
 
     good = {
         "kind": "ENTERPRISE",
-        "name": "画像公司",
+        "name": "分类-画像公司",
         "region": "浙江省",
         "city": "杭州市",
         "scale": "MEDIUM",
@@ -234,7 +254,7 @@ async def test_regions_cities_and_profile_fields(api: Api, world: World) -> None
         assert _field(await _post(api, tenant, "sales", CREATE, input=values)) == field, values
     scale = await _post(api, tenant, "sales", CREATE, input={**good, "scale": "HUGE"})
     assert scale.codes == ["BAD_USER_INPUT"]
-    partner = {"kind": "PARTNER", "name": "伙伴", "uscc": "91350100M000100Y43"}
+    partner = {"kind": "PARTNER", "name": "分类-伙伴", "uscc": "91350100M000100Y43"}
     assert (await _post(api, tenant, "sales", CREATE, input=partner)).ok()["createCustomer"][
         "kind"
     ] == ("PARTNER")
@@ -245,7 +265,11 @@ async def test_a_label_is_hidden_where_its_code_is(api: Api, world: World) -> No
     code = _code("HIDDEN")
     (await _post(api, tenant, "admin", ADD, d="CATEGORY", code=code, label="机密分类")).ok()
     created = await _post(
-        api, tenant, "admin", CREATE, input={"kind": "INDIVIDUAL", "name": "标签", "category": code}
+        api,
+        tenant,
+        "admin",
+        CREATE,
+        input={"kind": "INDIVIDUAL", "name": "分类-标签", "category": code},
     )
     ident = created.ok()["createCustomer"]["id"]
     async with app_share(tenant, ident, "reader", ["contact"]):
