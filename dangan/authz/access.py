@@ -116,6 +116,11 @@ class CustomerAccess:
     def can(self, action: str) -> Predicate:
         return self.engine.predicate(self.actor, action)
 
+    def approval(self, column: str) -> Predicate:
+        """When a change to ``column`` must wait for approval (``change_needs_approval``,
+        by the column's class or by its name)."""
+        return self.engine.field_predicate(self.actor, "approval", column)
+
     def reveal(self, column: str) -> Predicate:
         return self.engine.field_predicate(self.actor, "reveal", column)
 

@@ -2,7 +2,8 @@
 
 A coarse gate by role or key scope, in front of the policies: admins, managers and sales
 may create and edit, auditors only read, partner apps act within their key's scopes;
-only admins manage policy versions and rating criteria and merge duplicate customers,
+only admins manage policy versions, classification dictionaries and rating criteria and
+merge duplicate customers,
 and admins and managers approve large exports. Which customers, which fields and which
 edits each caller actually gets is decided by the Oso policies (``policies/``) as SQL.
 """
@@ -22,11 +23,19 @@ Action = Literal[
     "policy.manage",
     "export.approve",
     "rating.manage",
+    "classification.manage",
 ]
 
 _STAFF = frozenset({"customer.read", "customer.create", "customer.update"})
 _ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "admin": _STAFF | {"policy.manage", "export.approve", "customer.merge", "rating.manage"},
+    "admin": _STAFF
+    | {
+        "policy.manage",
+        "export.approve",
+        "customer.merge",
+        "rating.manage",
+        "classification.manage",
+    },
     "manager": _STAFF | {"export.approve"},
     "sales": _STAFF,
     "auditor": frozenset({"customer.read"}),

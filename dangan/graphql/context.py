@@ -11,7 +11,7 @@ from arq.connections import ArqRedis
 from strawberry.dataloader import DataLoader
 
 from dangan.graphql.rating import rating_loader
-from dangan.services import attachments, customers, sharing
+from dangan.services import attachments, classification, customers, history, sharing
 from dangan.services.callers import Caller
 from dangan.services.errors import Unauthenticated
 from dangan.services.ratelimit import LoginThrottle
@@ -20,8 +20,8 @@ from dangan.storage import ObjectStore
 from dangan.tenants.scope import TenantRef
 
 
-def _loader(fetch: Any) -> DataLoader[int, Any]:
-    async def load(keys: list[int]) -> list[Any]:
+def _loader(fetch: Any) -> DataLoader[Any, Any]:
+    async def load(keys: list[Any]) -> list[Any]:
         found = await fetch(keys)
         return [found.get(key) for key in keys]
 
@@ -59,6 +59,10 @@ class Context:
     # (dangan.graphql.records.nested).
     record_loaders: dict[tuple[object, ...], DataLoader[Any, Any]] = field(default_factory=dict)
     ratings: DataLoader[Any, Any] = field(default_factory=rating_loader)
+    # Labels of classification codes (one query a page).
+    classification_labels: DataLoader[Any, Any] = field(
+        default_factory=lambda: _loader(classification.labels_of)
+    )
     # Response paths of values the policy hid (returned as extensions.redacted).
     redacted: list[str] = field(default_factory=list)
 
@@ -67,6 +71,12 @@ class Context:
         """Customer id → the attachments the caller may see (one query per page)."""
         caller = self.require_caller()
         return _loader_by_uuid(partial(attachments.attachments_for_customers, caller))
+
+    @cached_property
+    def pending_changes(self) -> DataLoader[Any, Any]:
+        """Customer id → its pending changes, as the caller may see them."""
+        caller = self.require_caller()
+        return _loader(partial(history.pending_for_customers, caller))
 
     def require_caller(self) -> Caller:
         if self.caller is None:

@@ -6,11 +6,14 @@ import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import archive, attachments
+from dangan.graphql import classification as classification_api
 from dangan.graphql import policies as policy_api
 from dangan.graphql import rating as rating_api
+from dangan.graphql.changes import resolvers as changes_api
 from dangan.graphql.customers import merges
 from dangan.graphql.customers.mutations.create_customer import create_customer
 from dangan.graphql.customers.mutations.reveal_field import reveal_field
+from dangan.graphql.customers.mutations.set_customer_status import set_customer_status
 from dangan.graphql.customers.mutations.update_customer import update_customer
 from dangan.graphql.customers.queries import customer, customers_connection
 from dangan.graphql.execution import BulkLeafExecutor
@@ -33,6 +36,10 @@ class Query:
     rating_history = strawberry.field(resolver=rating_api.rating_history)
     rating_criteria = strawberry.field(resolver=rating_api.rating_criteria)
     rating_job = strawberry.field(resolver=rating_api.rating_job)
+    classification_values = strawberry.field(resolver=classification_api.classification_values)
+    regions = strawberry.field(resolver=classification_api.regions)
+    customer_history = strawberry.field(resolver=changes_api.customer_history)
+    pending_changes = strawberry.field(resolver=changes_api.pending_changes)
 
 
 @strawberry.type
@@ -73,6 +80,22 @@ class Mutation:
     undo_merge = strawberry.mutation(resolver=merges.undo_merge)
     set_rating_criteria = strawberry.mutation(resolver=rating_api.set_rating_criteria)
     recompute_rating = strawberry.mutation(resolver=rating_api.recompute_rating)
+    add_classification_value = strawberry.mutation(
+        resolver=classification_api.add_classification_value
+    )
+    rename_classification_value = strawberry.mutation(
+        resolver=classification_api.rename_classification_value
+    )
+    retire_classification_value = strawberry.mutation(
+        resolver=classification_api.retire_classification_value
+    )
+    restore_classification_value = strawberry.mutation(
+        resolver=classification_api.restore_classification_value
+    )
+    set_customer_status = strawberry.mutation(resolver=set_customer_status)
+    approve_change = strawberry.mutation(resolver=changes_api.approve_change)
+    reject_change = strawberry.mutation(resolver=changes_api.reject_change)
+    withdraw_change = strawberry.mutation(resolver=changes_api.withdraw_change)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

@@ -59,7 +59,7 @@ async def test_sales_update_contact_fields_of_their_own_customer(
         "address": "北京市海淀区中关村大街1号",
         "wechat": "new_wechat",
         "remarks": "换了手机号",
-        "tier": "POTENTIAL",
+        "region": "上海市",
     }
     reply = await update(api, tenant, "sales", ident, 1, changes)
     customer = reply.ok()["updateCustomer"]
@@ -69,7 +69,7 @@ async def test_sales_update_contact_fields_of_their_own_customer(
     assert "updateCustomer.annualRevenue" in reply.body["extensions"]["redacted"]
     row = await db_row(tenant, ident)
     assert row is not None and row["version"] == 2
-    assert {k: row[k] for k in ("phone", "email", "address", "wechat", "remarks", "tier")} == (
+    assert {k: row[k] for k in ("phone", "email", "address", "wechat", "remarks", "region")} == (
         changes
     )
 
@@ -142,12 +142,16 @@ async def test_manager_changes_financial_and_identity_in_the_tree(
     tenant = world[slug]
     ident = await fresh_customer(tenant, "sales2", "经理改")
     changes = {"annualRevenue": "1234567.89", "idNumber": "110101199003073204"}
+    before = await db_row(tenant, ident)
     reply = await update(api, tenant, "manager", ident, 1, changes)
     customer = reply.ok()["updateCustomer"]
-    assert customer["annualRevenue"] == "1234567.89"
-    assert customer["idNumber"] == "110101********3204", "entered in full, shown masked"
+    # Financial and identity changes wait for approval (tests/graphql/test_changes.py):
+    # the manager may make them; until approved the old values stand.
+    assert before is not None
+    assert customer["annualRevenue"] == format(before["annual_revenue"], "f")
+    assert customer["version"] == 1
     row = await db_row(tenant, ident)
-    assert row is not None and row["id_number"] == "110101199003073204"
+    assert row == before
 
 
 @pytest.mark.parametrize("slug", TENANTS)

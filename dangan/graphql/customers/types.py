@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.attachments import Attachment, customer_attachments
+from dangan.graphql.changes.types import CustomerChange
 from dangan.graphql.people import Department, Staff
 from dangan.graphql.rating import CustomerRating, customer_rating
 from dangan.graphql.records import nested as records
@@ -22,6 +23,8 @@ from dangan.graphql.records import nested as records
 class CustomerKind(Enum):
     INDIVIDUAL = "INDIVIDUAL"
     ENTERPRISE = "ENTERPRISE"
+    POTENTIAL = "POTENTIAL"
+    PARTNER = "PARTNER"
 
 
 @strawberry.enum(description="重点客户 / 普通客户 / 潜在客户")
@@ -29,6 +32,29 @@ class CustomerTier(Enum):
     KEY = "KEY"
     ORDINARY = "ORDINARY"
     POTENTIAL = "POTENTIAL"
+
+
+@strawberry.enum(description="Size of an enterprise (微型 / 小型 / 中型 / 大型)")
+class CustomerScale(Enum):
+    MICRO = "MICRO"
+    SMALL = "SMALL"
+    MEDIUM = "MEDIUM"
+    LARGE = "LARGE"
+
+
+@strawberry.enum(description="竞争态势: how likely a competitor is to take the customer")
+class CompetitionRisk(Enum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+
+
+@strawberry.enum(description="Lifecycle: ACTIVE, INVALID (无效), EXPIRED (过期), MERGED")
+class CustomerStatus(Enum):
+    ACTIVE = "ACTIVE"
+    INVALID = "INVALID"
+    EXPIRED = "EXPIRED"
+    MERGED = "MERGED"
 
 
 @strawberry.enum
@@ -65,6 +91,23 @@ FIELD_COLUMNS: dict[str, str] = {
     "remarks": "remarks",
     "tags": "tags",
     "consentsToSharing": "consents_to_sharing",
+    "category": "category",
+    "categoryLabel": "category",
+    "industry": "industry",
+    "industryLabel": "industry",
+    "building": "building",
+    "buildingLabel": "building",
+    "city": "city",
+    "legalRepresentative": "legal_representative",
+    "scale": "scale",
+    "registeredCapital": "registered_capital",
+    "potential": "potential",
+    "competitionRisk": "competition_risk",
+    "status": "status",
+    "statusChangedAt": "status_changed_at",
+    "ratingGrade": "rating_grade",
+    "ratingScore": "rating_score",
+    "ratedAt": "rated_at",
 }
 # Column → Python attribute of Customer, where they differ (for extensions.redacted).
 _ATTRIBUTES = {"owner_id": "owner", "department_id": "department"}
@@ -85,7 +128,18 @@ _PLAIN = (
     "remarks",
     "tags",
     "consents_to_sharing",
+    "category",
+    "industry",
+    "building",
+    "city",
+    "legal_representative",
+    "potential",
+    "status_changed_at",
+    "rating_grade",
+    "rated_at",
 )
+# Labels of dictionary values: hidden (and reported) wherever their code is.
+_LABELS = {"category": "category_label", "industry": "industry_label", "building": "building_label"}
 
 
 @strawberry.type(
@@ -115,6 +169,20 @@ class Customer:
     remarks: str | None
     tags: list[str] | None
     consents_to_sharing: bool | None
+    category: str | None = strawberry.field(description="Code of classificationValues(CATEGORY)")
+    industry: str | None = strawberry.field(description="Code of classificationValues(INDUSTRY)")
+    building: str | None = strawberry.field(description="Code of classificationValues(BUILDING)")
+    city: str | None = strawberry.field(description="Prefecture-level city of the region")
+    legal_representative: str | None
+    scale: CustomerScale | None
+    registered_capital: str | None = strawberry.field(description="Amount in yuan")
+    potential: int | None = strawberry.field(description="发展潜力, 1 (low) to 5 (high)")
+    competition_risk: CompetitionRisk | None
+    status: CustomerStatus | None
+    status_changed_at: datetime | None
+    rating_grade: str | None = strawberry.field(description="A to D, set by the rating job")
+    rating_score: str | None = strawberry.field(description="0 to 100, set by the rating job")
+    rated_at: datetime | None
     owner_id: strawberry.Private[int | None]
     department_id: strawberry.Private[int | None]
     redacted: strawberry.Private[frozenset[str]]
@@ -146,6 +214,25 @@ class Customer:
         row = await info.context.departments.load(self.department_id)
         return Department.from_row(row) if row is not None else None
 
+    @strawberry.field(description="Label of the category (null where category is)")
+    async def category_label(self, info: Info) -> str | None:
+        return await _label(info, "category", self.category)
+
+    @strawberry.field(description="Label of the industry (null where industry is)")
+    async def industry_label(self, info: Info) -> str | None:
+        return await _label(info, "industry", self.industry)
+
+    @strawberry.field(description="Label of the building (null where building is)")
+    async def building_label(self, info: Info) -> str | None:
+        return await _label(info, "building", self.building)
+
+    @strawberry.field(
+        description="Changes of this customer waiting for approval (values as you may see them)"
+    )
+    async def pending_changes(self, info: Info) -> list[CustomerChange]:
+        rows = await info.context.pending_changes.load(self.id)
+        return [CustomerChange.from_row(row) for row in rows or []]
+
     @classmethod
     def from_row(cls, row: Any) -> Customer:
         return cls.from_rows([row])[0]
@@ -166,6 +253,7 @@ class Customer:
         ]
         has_kind, has_tier = "kind" in keys, "tier" in keys
         has_owner, has_department = "owner_id" in keys, "department_id" in keys
+        enums = [(name, table) for name, table in _ENUMS.items() if name in keys]
         make = object.__new__
         customers = []
         for row in rows:
@@ -182,12 +270,16 @@ class Customer:
                 values["kind"] = _KINDS[row["kind"]]
             if has_tier and row["tier"] is not None:
                 values["tier"] = _TIERS[row["tier"]]
+            for name, table in enums:
+                value = row[name]
+                values[name] = None if value is None else table[value]
             if has_owner:
                 values["owner_id"] = row["owner_id"]
             if has_department:
                 values["department_id"] = row["department_id"]
             if flags:
                 hidden = [name for key, name in flags if row[key]]
+                hidden += [_LABELS[name] for name in hidden if name in _LABELS]
                 if hidden:
                     values["redacted"] = frozenset(hidden)
             customers.append(customer)
@@ -196,11 +288,23 @@ class Customer:
 
 _KINDS = {kind.value: kind for kind in CustomerKind}
 _TIERS = {tier.value: tier for tier in CustomerTier}
-_AS_TEXT = ("birthday", "payment_capacity", "annual_revenue")
+_ENUMS: dict[str, dict[str, Enum]] = {
+    "scale": {scale.value: scale for scale in CustomerScale},
+    "competition_risk": {risk.value: risk for risk in CompetitionRisk},
+    "status": {status.value: status for status in CustomerStatus},
+}
+_AS_TEXT = ("birthday", "payment_capacity", "annual_revenue", "registered_capital", "rating_score")
 _NOTHING: dict[str, Any] = {
-    **dict.fromkeys((*_PLAIN, "kind", "tier", "owner_id", "department_id")),
+    **dict.fromkeys((*_PLAIN, *_AS_TEXT, *_ENUMS, "kind", "tier", "owner_id", "department_id")),
     "redacted": frozenset(),
 }
+
+
+async def _label(info: Info, dimension: str, code: str | None) -> str | None:
+    if code is None:
+        return None
+    label: str | None = await info.context.classification_labels.load((dimension, code))
+    return label
 
 
 @strawberry.type
@@ -253,7 +357,10 @@ class CustomerCondition:
     values: list[str] | None = None
 
 
-@strawberry.input(description="Sort by name, region, tier, kind, createdAt or updatedAt")
+@strawberry.input(
+    description="Sort by name, region, tier, kind, status, category, industry, city, "
+    "createdAt or updatedAt"
+)
 class CustomerOrder:
     field: str = "createdAt"
     direction: SortDirection = SortDirection.ASC
@@ -281,6 +388,15 @@ class CreateCustomerInput:
     remarks: str | None = None
     tags: list[str] | None = None
     consents_to_sharing: bool = False
+    category: str | None = None
+    industry: str | None = None
+    building: str | None = None
+    city: str | None = None
+    legal_representative: str | None = None
+    scale: CustomerScale | None = None
+    registered_capital: Decimal | None = None
+    potential: int | None = None
+    competition_risk: CompetitionRisk | None = None
 
 
 @strawberry.input(description="Only the fields given are changed; null clears a field")
@@ -305,3 +421,12 @@ class UpdateCustomerInput:
     remarks: str | None = strawberry.UNSET
     tags: list[str] | None = strawberry.UNSET
     consents_to_sharing: bool | None = strawberry.UNSET
+    category: str | None = strawberry.UNSET
+    industry: str | None = strawberry.UNSET
+    building: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    legal_representative: str | None = strawberry.UNSET
+    scale: CustomerScale | None = strawberry.UNSET
+    registered_capital: Decimal | None = strawberry.UNSET
+    potential: int | None = strawberry.UNSET
+    competition_risk: CompetitionRisk | None = strawberry.UNSET

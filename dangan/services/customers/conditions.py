@@ -77,6 +77,20 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "birthday": date.fromisoformat,
     "payment_capacity": float,
     "annual_revenue": float,
+    "status": str,
+    "status_changed_at": datetime.fromisoformat,
+    "category": str,
+    "industry": str,
+    "building": str,
+    "city": str,
+    "legal_representative": str,
+    "scale": str,
+    "registered_capital": float,
+    "potential": _int32,
+    "competition_risk": str,
+    "rating_grade": str,
+    "rating_score": float,
+    "rated_at": datetime.fromisoformat,
 }
 TEXT_COLUMNS = frozenset(
     {
@@ -93,6 +107,15 @@ TEXT_COLUMNS = frozenset(
         "email",
         "id_number",
         "uscc",
+        "status",
+        "category",
+        "industry",
+        "building",
+        "city",
+        "legal_representative",
+        "scale",
+        "competition_risk",
+        "rating_grade",
     }
 )
 

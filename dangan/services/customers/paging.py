@@ -20,6 +20,10 @@ SORTABLE: dict[str, str] = {
     "region": "''",
     "tier": "''",
     "kind": "''",
+    "status": "''",
+    "category": "''",
+    "industry": "''",
+    "city": "''",
 }
 _TIMESTAMPS = frozenset({"created_at", "updated_at"})
 

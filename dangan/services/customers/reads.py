@@ -31,6 +31,9 @@ from dangan.services.errors import BadUserInput, NotFound
 from dangan.tenants.scope import raw_connection
 
 SORT_KEY = "__sort"
+# A merged customer lives on in the one it was merged into: lists leave it out, and its
+# id answers NOT_FOUND (the merge record says where it went).
+LIVE = Predicate("c.status <> 'MERGED'")
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,6 @@ async def _search(access: CustomerAccess, search: str) -> Predicate:
     return all_of([name.full, Predicate("c.name ILIKE ?", (f"%{escaped}%",))])
 
 
-# Merged customers live on in their survivor: lists and details leave them out (merges.py).
-NOT_MERGED = Predicate("c.status <> 'MERGED'")
-
-
 async def list_customers(
     caller: Caller,
     *,
@@ -98,7 +97,7 @@ async def list_customers(
     check_allowed(caller, "customer.read")
     access = await customer_access(caller)
     order = order or Order()
-    where = [access.rows, NOT_MERGED, *[await condition_predicate(access, c) for c in conditions]]
+    where = [access.rows, LIVE, *[await condition_predicate(access, c) for c in conditions]]
     if search is not None:
         where.append(await _search(access, search))
     sort_template = await _sort_expression(access, order, order_name)
@@ -162,7 +161,7 @@ async def get_customer_for_caller(
     sql = Numbered()
     projection = access.projection(columns)
     inner = projection.inner_items(sql)
-    visible = "TRUE" if just_written else sql.add(all_of([access.rows, NOT_MERGED]))
+    visible = "TRUE" if just_written else sql.add(all_of([access.rows, LIVE]))
     row = await raw_connection().fetchrow(
         f"SELECT {projection.outer_items()} FROM (SELECT {inner} FROM customer c"
         f" WHERE c.id = {sql.value(uid)} AND {visible}) c",

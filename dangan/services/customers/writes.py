@@ -13,15 +13,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from dangan.authz.capabilities import check_allowed
-from dangan.authz.predicates import Numbered
+from dangan.authz.predicates import Numbered, all_of
 from dangan.authz.store import customer_access
+from dangan.services import approvals, classification
 from dangan.services.callers import Caller
+from dangan.services.changes import record_change
 from dangan.services.customers.duplicate_checks import (
     check_identifiers_unique,
     check_not_duplicate,
 )
-from dangan.services.customers.inputs import FIELD_NAMES, check_customer_values, check_kind_fits
-from dangan.services.customers.reads import parse_customer_id
+from dangan.services.customers.inputs import (
+    FIELD_NAMES,
+    check_city_fits,
+    check_customer_values,
+    check_kind_fits,
+)
+from dangan.services.customers.reads import LIVE, parse_customer_id
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
 from dangan.tenants.scope import raw_connection
 
@@ -46,6 +53,15 @@ WRITABLE = (
     "remarks",
     "tags",
     "consents_to_sharing",
+    "category",
+    "industry",
+    "building",
+    "city",
+    "legal_representative",
+    "scale",
+    "registered_capital",
+    "potential",
+    "competition_risk",
 )
 
 
@@ -78,7 +94,7 @@ async def rights_items(caller: Caller, columns: Sequence[str], sql: Numbered) ->
     see masked is fine; setting a field one may not see at all is not)."""
     access = await customer_access(caller)
     items = [
-        f"{sql.add(access.rows)} AS visible",
+        f"{sql.add(all_of([access.rows, LIVE]))} AS visible",
         f"{sql.add(access.can('edit'))} AS editable",
     ]
     for column in columns:
@@ -136,13 +152,28 @@ async def create_customer(
         if not (rights["visible"] and rights["editable"]):
             raise Forbidden("your access does not allow creating this customer")
         _check_fields(rights, [*given, "name"])
+        check_city_fits(row)
+        await classification.check_active_values(row, {})
+        initial = {k: (None, v) for k, v in row.items() if k not in ("created_by", "updated_by")}
+        await record_change(caller, new_id, "create", initial)
     return str(new_id)
 
 
 async def update_customer(
-    caller: Caller, customer_id: str, expected_version: int, changes: dict[str, Any]
+    caller: Caller,
+    customer_id: str,
+    expected_version: int,
+    changes: dict[str, Any],
+    reason: str | None = None,
 ) -> str:
-    """Apply ``changes`` if the customer is still at ``expected_version`` (else CONFLICT)."""
+    """Apply ``changes`` if the customer is still at ``expected_version`` (else CONFLICT).
+
+    Columns whose change the policy puts up for approval wait in a PENDING change (see
+    :mod:`dangan.services.approvals`); the rest are applied and recorded as one APPLIED
+    change. Values equal to the current ones are not changes: an update that changes
+    nothing writes nothing and leaves ``version`` as it is, and so does one whose every
+    change waits for approval.
+    """
     check_allowed(caller, "customer.update")
     uid = parse_customer_id(customer_id)
     unknown = set(changes) - set(WRITABLE)
@@ -150,6 +181,9 @@ async def update_customer(
         raise ValueError(f"not writable: {sorted(unknown)}")
     if not changes:
         raise BadUserInput("nothing to change: give at least one field", field="input")
+    reason = " ".join((reason or "").split()) or None
+    if reason is not None and len(reason) > 500:
+        raise BadUserInput("reason must be at most 500 characters", field="reason")
     values = check_customer_values(changes).values
     async with raw_connection().savepoint():
         rights = await _rights_on_row(caller, uid, list(values))
@@ -169,12 +203,33 @@ async def update_customer(
         check_kind_fits(merged["kind"], merged)
         await _check_owner(values)
         await _check_department(values)
-        values["updated_by"] = caller.id if caller.kind == "user" else None
-        sql = Numbered()
-        assignments = ", ".join(f"{column} = {sql.value(v)}" for column, v in values.items())
-        await raw_connection().execute(
-            f"UPDATE customer SET {assignments}, version = version + 1, updated_at = now()"
-            f" WHERE id = {sql.value(uid)}",
-            *sql.params,
-        )
+        plan = await approvals.plan_update(caller, uid, values)
+        if "city" in values or "region" in values:
+            check_city_fits({**plan.current, **values})
+        await classification.check_active_values(values, plan.current)
+        if plan.immediate:
+            sql = Numbered()
+            assignments = ", ".join(
+                f"{column} = {sql.value(v)}" for column, v in plan.immediate.items()
+            )
+            updated_by = caller.id if caller.kind == "user" else None
+            await raw_connection().execute(
+                f"UPDATE customer SET {assignments}, version = version + 1, updated_at = now(),"
+                f" updated_by = {sql.value(updated_by)} WHERE id = {sql.value(uid)}",
+                *sql.params,
+            )
+            applied = {k: (plan.current[k], v) for k, v in plan.immediate.items()}
+            await record_change(caller, uid, "update", applied, reason=reason)
+        if plan.pending:
+            waiting = {k: (plan.current[k], v) for k, v in plan.pending.items()}
+            await record_change(
+                caller,
+                uid,
+                "update",
+                waiting,
+                reason=reason,
+                status="PENDING",
+                # The version the old values were read at (after this call's applied part).
+                base_version=plan.current["version"] + (1 if plan.immediate else 0),
+            )
     return str(uid)

@@ -1,0 +1,1 @@
+"""Change history and approvals (修改须审批并记录)."""
