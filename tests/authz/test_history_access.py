@@ -16,7 +16,7 @@ from tests.support.cleanup import remove_customers
 from tests.support.shares import app_share
 from tests.support.world import TENANTS, TenantWorld, World
 
-CREATE = "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { id } }"
+CREATE = "mutation($input: CreateCustomerInput!) { createCustomer(input: $input, allowPossibleDuplicate: true) { id } }"
 UPDATE = """mutation($id: ID!, $version: Int!, $input: UpdateCustomerInput!) {
   updateCustomer(id: $id, version: $version, input: $input) { version pendingChanges { id } } }"""
 APPROVE = "mutation($id: ID!) { approveChange(id: $id) { id status } }"
@@ -170,11 +170,11 @@ async def test_partner_apps_see_only_what_is_shared(api: Api, world: World) -> N
 
 
 async def test_another_tenant_or_an_unseen_customer_is_not_found(api: Api, world: World) -> None:
-    tenant = world["alpha"]
+    tenant = world["beta"]  # alpha and gamma hold a customer with the same ID numbers
     ident = await _prepare(api, tenant, "unseen")
     missing = await _post(api, tenant, "sales2", HISTORY, id="00000000-0000-0000-0000-000000000000")
     unseen = await _post(api, tenant, "sales2", HISTORY, id=ident)
     assert unseen.codes == ["NOT_FOUND"] and unseen.body == missing.body
-    for slug in TENANTS[1:]:
+    for slug in (slug for slug in TENANTS if slug != "beta"):
         foreign = await _post(api, world[slug], "admin", HISTORY, id=ident)
         assert foreign.codes == ["NOT_FOUND"] and "历史-unseen" not in foreign.text

@@ -14,9 +14,7 @@ from tests.support.api import Api, Response
 from tests.support.cleanup import remove_customers
 from tests.support.world import TenantWorld, World, missing_id
 
-CREATE = (
-    """mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { id version } }"""
-)
+CREATE = """mutation($input: CreateCustomerInput!) { createCustomer(input: $input, allowPossibleDuplicate: true) { id version } }"""
 CUSTOMER = "id version phone tier creditRating idNumber status statusChangedAt"
 PENDING_FIELDS = (
     "pendingChanges { id status actor { kind name } fields { field oldValue newValue } }"

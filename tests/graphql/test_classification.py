@@ -25,7 +25,7 @@ RESTORE = """mutation($d: ClassificationDimension!, $code: String!) {
   restoreClassificationValue(dimension: $d, code: $code) { code retired } }"""
 PROFILE = """id category categoryLabel industry industryLabel city region scale potential
   registeredCapital competitionRisk legalRepresentative kind status"""
-CREATE = f"""mutation($input: CreateCustomerInput!) {{ createCustomer(input: $input) {{ {PROFILE} }} }}"""
+CREATE = f"""mutation($input: CreateCustomerInput!) {{ createCustomer(input: $input, allowPossibleDuplicate: true) {{ {PROFILE} }} }}"""
 UPDATE = f"""mutation($id: ID!, $version: Int!, $input: UpdateCustomerInput!) {{
   updateCustomer(id: $id, version: $version, input: $input) {{ {PROFILE} version }} }}"""
 DETAIL = f"query($id: ID!) {{ customer(id: $id) {{ {PROFILE} }} }}"
