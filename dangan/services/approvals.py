@@ -31,6 +31,7 @@ from dangan.services.changes import as_text
 from dangan.services.customers.inputs import api_name, check_kind_fits
 from dangan.services.customers.reads import LIVE
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
+from dangan.services.rating.scoring import rerate_if_affected
 from dangan.tenants.scope import raw_connection
 
 # Stored text back to the column's value, for columns that are not text.
@@ -204,6 +205,7 @@ async def _apply(pending: _Pending) -> None:
         f" updated_by = {sql.value(maker)} WHERE id = {sql.value(pending.customer_id)}",
         *sql.params,
     )
+    await rerate_if_affected([pending.customer_id], columns=list(values))
 
 
 async def approve_change(caller: Caller, change_id: str, comment: str | None) -> int:

@@ -27,6 +27,7 @@ from dangan.services.changes import as_text, record_change
 from dangan.services.customers.inputs import api_name
 from dangan.services.customers.merge_records import move_records, return_records
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
+from dangan.services.rating.scoring import rate_customers
 from dangan.tenants.scope import raw_connection
 
 MAX_OTHERS = 10
@@ -173,6 +174,7 @@ async def merge_customers(
         for row in merged:
             status = {"status": (row["status"], "MERGED"), "merged_into": (None, survivor_uid)}
             await _record(caller, row["id"], "merge", status, merge["id"], why)
+        await rate_customers([survivor_uid], "change")  # it has their purchases now
     return merge
 
 
@@ -248,6 +250,7 @@ async def undo_merge(caller: Caller, merge_id: str, reason: str) -> Any:
         )
         changes = {column: (survivor[column], None) for column in filled}
         await _record(caller, survivor_uid, "unmerge", changes, uid, why)
+        await rate_customers([survivor_uid, *others], "change")
         for other in others:
             status = {
                 "status": ("MERGED", record["statuses"][str(other)]),

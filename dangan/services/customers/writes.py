@@ -30,6 +30,7 @@ from dangan.services.customers.inputs import (
 )
 from dangan.services.customers.reads import LIVE, parse_customer_id
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
+from dangan.services.rating.scoring import rate_customers, rerate_if_affected
 from dangan.tenants.scope import raw_connection
 
 WRITABLE = (
@@ -156,6 +157,7 @@ async def create_customer(
         await classification.check_active_values(row, {})
         initial = {k: (None, v) for k, v in row.items() if k not in ("created_by", "updated_by")}
         await record_change(caller, new_id, "create", initial)
+        await rate_customers([new_id], "change")
     return str(new_id)
 
 
@@ -220,6 +222,7 @@ async def update_customer(
             )
             applied = {k: (plan.current[k], v) for k, v in plan.immediate.items()}
             await record_change(caller, uid, "update", applied, reason=reason)
+            await rerate_if_affected([uid], columns=list(plan.immediate))
         if plan.pending:
             waiting = {k: (plan.current[k], v) for k, v in plan.pending.items()}
             await record_change(

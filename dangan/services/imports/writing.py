@@ -20,6 +20,7 @@ from dangan.services.customers.inputs import api_name
 from dangan.services.customers.writes import WRITABLE, rights_items
 from dangan.services.errors import Forbidden
 from dangan.services.imports.validation import ValidRow
+from dangan.services.rating.scoring import rate_customers
 from dangan.tenants.scope import raw_connection
 
 _DEFAULTS = {"tags": [], "consents_to_sharing": False}
@@ -112,6 +113,7 @@ async def write_batch(caller: Caller, rows: Sequence[ValidRow], reason: str) -> 
             if refusal is not None:
                 raise Forbidden(refusal)
             await _record_changes(caller, rows, ids, reason)
+            await rate_customers(ids, "change")
     except Forbidden as exc:
         return exc.message
     return None

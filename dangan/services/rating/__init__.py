@@ -11,7 +11,13 @@ from dangan.services.rating.criteria import (
     rating_criteria,
     set_rating_criteria,
 )
-from dangan.services.rating.scoring import CRITERIA, Trigger, rate_all_customers, rate_customers
+from dangan.services.rating.scoring import (
+    CRITERIA,
+    Trigger,
+    rate_all_customers,
+    rate_customers,
+    rerate_if_affected,
+)
 from dangan.services.rating.views import (
     HIDDEN,
     CriterionView,
@@ -35,5 +41,6 @@ __all__ = [
     "rating_criteria",
     "rating_history",
     "recompute_rating",
+    "rerate_if_affected",
     "set_rating_criteria",
 ]

@@ -35,6 +35,10 @@ Trigger = Literal["change", "nightly", "manual", "criteria"]
 TRIGGERS: tuple[str, ...] = ("change", "nightly", "manual", "criteria")
 CRITERIA = ("profit", "loyalty", "potential", "competition")
 
+# What a rating is computed from: a change to these re-rates the customer at once.
+RATING_COLUMNS = frozenset({"potential", "competition_risk"})
+RATING_RECORDS = frozenset({"purchase", "opportunity"})
+
 TENURE_CAP_YEARS = 5
 ORDERS_CAP = 12
 PIPELINE_BONUS = 20
@@ -171,6 +175,15 @@ async def rate_customers(customer_ids: Sequence[uuid.UUID | str], trigger: Trigg
 
 
 Progress = Callable[[int, int], Awaitable[None]]
+
+
+async def rerate_if_affected(
+    customer_ids: Sequence[uuid.UUID | str], *, columns: Sequence[str] = (), record: str = ""
+) -> None:
+    """Re-rate customers after a change to what their rating is computed from (its
+    columns, or records of a type in ``RATING_RECORDS``), in the change's transaction."""
+    if record in RATING_RECORDS or RATING_COLUMNS.intersection(columns):
+        await rate_customers(customer_ids, "change")
 
 
 async def rate_all_customers(

@@ -29,6 +29,7 @@ from dangan.services.changes import record_change
 from dangan.services.customers.inputs import api_name
 from dangan.services.customers.reads import parse_customer_id
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
+from dangan.services.rating.scoring import rerate_if_affected
 from dangan.services.records.inputs import check_record_values, check_transition
 from dangan.services.records.reads import parse_record_id
 from dangan.tenants.scope import raw_connection
@@ -139,6 +140,7 @@ async def add_record(
             await record_change(
                 caller, uid, "add", fields, record_type=record_type.table, record_id=new_id
             )
+            await rerate_if_affected([uid], record=record_type.table)
     except asyncpg.UniqueViolationError as exc:  # a concurrent contract with that number
         raise _number_taken() from exc
     return str(new_id)
@@ -176,6 +178,7 @@ async def update_record(
                 record_type=record_type.table,
                 record_id=rid,
             )
+            await rerate_if_affected([rights["customer_id"]], record=record_type.table)
     return str(rid)
 
 
@@ -212,3 +215,4 @@ async def remove_record(
             record_id=rid,
             reason=reason,
         )
+        await rerate_if_affected([rights["customer_id"]], record=record_type.table)
