@@ -22,6 +22,7 @@ from dangan.demo.profiles import seed_profiles
 from dangan.services.api_keys import create_app, rotate_app_key
 from dangan.services.errors import Conflict
 from dangan.services.people import Person, caller_for, create_user
+from dangan.services.rating import rate_all_customers
 from dangan.services.sharing import Grantee, decide_share, request_share
 from dangan.services.tokens import issue_token
 from dangan.settings import Settings
@@ -176,7 +177,11 @@ async def seed_demo(
                 for index in range(settings.demo_customers_per_tenant)
             ],
         )
-        progress(f"{slug}: {added} customers added ({profiled} profiles), staff {', '.join(users)}")
+        rated = await rate_all_customers(tenant, "manual")
+        progress(
+            f"{slug}: {added} customers added ({profiled} profiles, {rated} rated),"
+            f" staff {', '.join(users)}"
+        )
         app_key = await _app_key(tenant)
         await _share_with_partner(tenant, staff)
         tenants[slug] = {
