@@ -26,6 +26,7 @@ from dangan.services.callers import Caller
 from dangan.services.changes import as_text, record_change
 from dangan.services.customers.inputs import api_name
 from dangan.services.customers.merge_records import move_records, return_records
+from dangan.services.customers.writes import WRITABLE
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
 from dangan.services.rating.scoring import rate_customers
 from dangan.tenants.scope import raw_connection
@@ -33,28 +34,12 @@ from dangan.tenants.scope import raw_connection
 MAX_OTHERS = 10
 UNDO_DAYS = 30
 # Customer facts a survivor takes over from a merged customer when it has none.
-FILLABLE = (
-    "phone",
-    "email",
-    "id_number",
-    "uscc",
-    "address",
-    "region",
-    "wechat",
-    "birthday",
-    "gender",
-    "credit_rating",
-    "payment_capacity",
-    "annual_revenue",
-    "remarks",
-    "tags",
-    "category",
-    "industry",
-    "building",
-    "city",
-    "legal_representative",
-    "scale",
-    "registered_capital",
+FILLABLE = tuple(
+    column
+    for column in WRITABLE
+    # What says who the customer is and who looks after it stays the survivor's own.
+    if column not in ("kind", "name", "tier", "owner_id", "department_id", "consents_to_sharing")
+    and column not in ("potential", "competition_risk")
 )
 # Identifiers that belong to one kind of customer only (see inputs.check_kind_fits).
 _NOT_FOR_KIND = {"INDIVIDUAL": "uscc", "ENTERPRISE": "id_number"}

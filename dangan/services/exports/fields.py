@@ -12,30 +12,16 @@ from collections.abc import Sequence
 from dangan.authz.access import CustomerAccess
 from dangan.services.customers.conditions import sees_any, shown_anywhere, unknown_field
 from dangan.services.customers.inputs import api_name
+from dangan.services.customers.writes import WRITABLE
 from dangan.services.errors import BadUserInput
 
+# Everything a caller can write, plus the row key, status, rating and timestamps.
 _COLUMNS = (
     "id",
-    "kind",
-    "name",
-    "phone",
-    "email",
-    "id_number",
-    "uscc",
-    "address",
-    "region",
-    "tier",
-    "owner_id",
-    "department_id",
-    "wechat",
-    "birthday",
-    "gender",
-    "credit_rating",
-    "payment_capacity",
-    "annual_revenue",
-    "remarks",
-    "tags",
-    "consents_to_sharing",
+    *WRITABLE,
+    "status",
+    "rating_grade",
+    "rating_score",
     "created_at",
     "updated_at",
 )
