@@ -7,12 +7,14 @@
   grants: [{user_id: 3, field_class: contact, level: masked}]   # approved shares, optional
   departments: [{ancestor_id: 4}]                    # the customer's department tree, optional
   expect: {read: true, phone: full, id_number: masked, annual_revenue: hidden,
-           edit: true, approve_share: false, reveal id_number: true}
+           edit: true, approve_share: false, reveal id_number: true,
+           approve_change: false, approval credit_rating: true}
 ```
 
 Fields expect ``full``, ``masked`` or ``hidden`` (a customer the actor can't read shows
-nothing); actions (``read``, ``edit``, ``approve_share``, ``reveal <field>``) expect
-``true`` or ``false``.
+nothing); actions (``read``, ``edit``, ``approve_share``, ``approve_change``, ``reveal
+<field>``, ``approval <field>`` — a change to it waits for approval) expect ``true`` or
+``false``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from dangan.authz.evaluate import decide
 from dangan.authz.subjects import Actor, DepartmentLink, PartnerApp, ShareGrant, User
 from dangan.models.archive import CUSTOMER_FIELDS
 
-ACTIONS = ("read", "edit", "approve_share")
+ACTIONS = ("read", "edit", "approve_share", "approve_change")
+FIELD_ACTIONS = ("reveal", "approval")
 OUTCOMES = ("full", "masked", "hidden")
 
 
@@ -95,8 +98,11 @@ def run_cases(engine: PolicyEngine, cases: list[Mapping[str, Any]]) -> list[Fail
         for check, expected in (case.get("expect") or {}).items():
             if check in ACTIONS:
                 actual: Any = runner.allowed(check)
-            elif check.startswith("reveal "):
-                actual = runner.field_allowed("reveal", check.removeprefix("reveal ").strip())
+            elif check.split(" ", 1)[0] in FIELD_ACTIONS and " " in check:
+                action, field = check.split(" ", 1)
+                if field.strip() not in CUSTOMER_FIELDS:
+                    raise PolicyError(f"{name}: unknown field in check {check!r}")
+                actual = runner.field_allowed(action, field.strip())
             elif check in CUSTOMER_FIELDS:
                 actual = runner.outcome(check)
                 if expected not in OUTCOMES:
