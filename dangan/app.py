@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import orjson
+import structlog
 from arq.connections import ArqRedis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import ConnectionPool, Redis
@@ -22,10 +23,13 @@ from dangan.devstack import Endpoints
 from dangan.graphql.endpoint import graphql_endpoint
 from dangan.logs import configure_logging
 from dangan.metrics import REGISTRY
+from dangan.services.customers.duplicates import chinese_names_have_trigrams
 from dangan.services.ratelimit import LoginThrottle
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, ensure_bucket, s3_client
 from dangan.tenants.migrations import migrate_platform
+
+log = structlog.get_logger("dangan.app")
 
 
 async def healthz(request: Request) -> Response:
@@ -72,6 +76,13 @@ def create_app(settings: Settings, endpoints: Endpoints, *, own_database: bool =
         if own_database:
             await database.connect(endpoints.database_url, pool_size=settings.db_pool_size)
             await migrate_platform()
+            if not await chinese_names_have_trigrams():
+                log.error(
+                    "this database's LC_CTYPE does not classify Chinese characters: similar"
+                    " Chinese names will not be found as duplicates. Recreate it with a UTF-8"
+                    " LC_CTYPE (e.g. C.UTF-8); an embedded data dir from before this check"
+                    " needs `make clean`."
+                )
         app.state.redis = Redis.from_url(endpoints.redis_url)
         app.state.s3 = s3_client(endpoints)
         await asyncio.to_thread(ensure_bucket, app.state.s3, settings.s3_bucket)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dangan.services.customers.duplicates import find_duplicates
+from dangan.services.customers.duplicates import chinese_names_have_trigrams, find_duplicates
 from dangan.tenants.scope import raw_connection, run_in_tenant
 from tests.support.world import World
 
@@ -54,3 +54,8 @@ async def test_candidates_say_whether_the_caller_may_see_them(world: World) -> N
     sales2 = await _find(world, "alpha", "sales2", {"phone": known["phone"]})
     assert sales2 and str(sales2[0].id) == str(known["id"])
     assert sales2[0].visible is False
+
+
+async def test_the_database_sees_chinese_characters(db: None) -> None:
+    """Checked at start-up: under LC_CTYPE "C" pg_trgm gives 李白 no trigrams at all."""
+    assert await chinese_names_have_trigrams()

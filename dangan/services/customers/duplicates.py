@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tortoise import connections
+
 from dangan.authz.predicates import Numbered
 from dangan.authz.store import customer_access
 from dangan.services.callers import Caller
@@ -84,6 +86,15 @@ async def find_duplicates(
         *sql.params,
     )
     return [_candidate(row) for row in rows]
+
+
+async def chinese_names_have_trigrams() -> bool:
+    """Whether this database's LC_CTYPE lets pg_trgm see Chinese characters (under "C"
+    it doesn't: similar Chinese names would never be found). Checked at start-up."""
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT dangan_ext.show_trgm('李白') <> '{}' AS ok"
+    )
+    return bool(rows[0]["ok"])
 
 
 def _candidate(row: Any) -> Candidate:
