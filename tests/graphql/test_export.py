@@ -125,3 +125,43 @@ async def test_partner_apps_may_not_export(api: Api, world: World) -> None:
         "alpha", world["alpha"].keys["reader"], START_EXPORT, {"input": {"format": "CSV"}}
     )
     assert reply.codes == ["FORBIDDEN"]
+
+
+PROFILE_FIELDS = (
+    "category",
+    "industry",
+    "building",
+    "city",
+    "legalRepresentative",
+    "scale",
+    "registeredCapital",
+    "potential",
+    "competitionRisk",
+    "status",
+    "ratingGrade",
+    "ratingScore",
+)
+
+
+async def test_the_profile_fields_are_exported_as_the_caller_sees_them(
+    api: Api, world: World, settings: Settings, endpoints: Endpoints, clean: None
+) -> None:
+    alpha = world["alpha"]
+    headers: dict[str, list[str]] = {}
+    for who in ("manager", "auditor"):
+        started = (await export(api, world, who)).ok()["startCustomerExport"]
+        await run_jobs(settings, endpoints)
+        done = await job(api, "alpha", alpha.tokens[who], started["id"])
+        lines = list(
+            csv.reader(io.StringIO((await download(done["downloadUrl"])).decode("utf-8-sig")))
+        )
+        headers[who] = lines[1]
+        records = [dict(zip(lines[1], row, strict=True)) for row in lines[2:]]
+        assert {r["status"] for r in records} == {"ACTIVE"}
+    assert set(PROFILE_FIELDS) <= set(headers["manager"])
+    # Business facts have no masked form: masked (the auditor) means left out.
+    business = {"potential", "competitionRisk", "ratingGrade", "ratingScore"}
+    assert set(PROFILE_FIELDS) - business <= set(headers["auditor"])
+    assert not business & set(headers["auditor"])
+    reply = await export(api, world, "auditor", fields=["name", "ratingGrade"])
+    assert reply.errors[0]["extensions"]["field"] == "fields[1]"
