@@ -32,12 +32,19 @@ from dangan.authz.predicates import Numbered, Predicate, all_of
 from dangan.authz.store import customer_access
 from dangan.models.archive import CUSTOMER_FIELDS, FieldSpec
 from dangan.models.records import RECORD_TYPES
+from dangan.services.attachments.checks import ATTACHMENT_CHANGE_FIELDS, CATEGORY_CLASSES
 from dangan.services.callers import Caller
 from dangan.services.customers.reads import LIVE, parse_customer_id
 from dangan.services.errors import BadUserInput, NotFound
 from dangan.tenants.scope import raw_connection
 
 MAX_PAGE = 200
+# What a change's fields are read as: a merge changes customer fields; an attachment's
+# fields take the class of its category.
+_KEY = (
+    "CASE ch.record_type WHEN 'customer_merge' THEN 'customer'"
+    " WHEN 'attachment' THEN 'attachment_' || lower(a.category) ELSE ch.record_type END"
+)
 # Mask rules whose column is not text: the stored text is cast back before masking.
 _CASTS = {"amount": "numeric", "birthday": "date"}
 _CHANGE_COLUMNS = (
@@ -107,6 +114,14 @@ def _fields(access: CustomerAccess) -> list[tuple[str, FieldAccess, Predicate]]:
         shown = access.class_field("*", FieldSpec(record.sensitivity, "text")).shown
         for column, spec in record.fields.items():
             found.append((f"{table}.{column}", access.class_field(column, spec), shown))
+    # An attachment's class depends on its category (an ID copy is identity, a contract
+    # scan business): its changes are keyed by category (see _KEY).
+    for category, sensitivity in CATEGORY_CLASSES.items():
+        shown = access.class_field("*", FieldSpec(sensitivity, "text")).shown
+        for column in ATTACHMENT_CHANGE_FIELDS:
+            spec = FieldSpec(sensitivity)
+            key = f"attachment_{category.lower()}.{column}"
+            found.append((key, access.class_field(column, spec), shown))
     return found
 
 
@@ -161,9 +176,10 @@ async def read_changes(
     rows = await raw_connection().fetch(
         f"WITH s AS ({seen}),"
         " k AS (SELECT ch.id AS change_id, f.field, f.old_value, f.new_value,"
-        " ch.record_type || '.' || f.field AS key, s.*"
+        f" {_KEY} || '.' || f.field AS key, s.*"
         " FROM s JOIN customer_change ch ON ch.customer_id = s.id"
         " JOIN customer_change_field f ON f.change_id = ch.id"
+        " LEFT JOIN attachment a ON ch.record_type = 'attachment' AND a.id = ch.record_id"
         f" WHERE {sql.add(changes)}{keyset}),"
         f" l AS (SELECT f.*, {level} AS level FROM k f),"
         " v AS (SELECT f.change_id, jsonb_agg(jsonb_build_array(f.field,"

@@ -462,3 +462,38 @@ async def test_partner_app_gets_only_the_classes_shared_with_it(api: Api, world:
     finally:
         (await api.post("beta", admin, REVOKE, {"id": made["id"], "r": "test over"})).ok()
         (await api.post("beta", admin, CONSENT, {"id": cid, "v": version + 1, "on": False})).ok()
+
+
+HISTORY = (
+    "query($id: ID!) { customerHistory(id: $id, first: 200) { nodes { recordType recordId"
+    " action fields { field oldValue newValue } } } }"
+)
+
+
+async def _attachment_history(api: Api, t: TenantWorld, who: str, cid: str) -> dict[str, Any]:
+    reply = await api.post(t.slug, t.tokens[who], HISTORY, {"id": cid})
+    nodes = reply.ok()["customerHistory"]["nodes"]
+    return {n["recordId"]: n for n in nodes if n["recordType"] == "attachment"}
+
+
+async def test_the_history_shows_attachments_as_their_class_allows(api: Api, world: World) -> None:
+    t = world["gamma"]
+    cid = _owned_by(t, "sales", individual=True)
+    scan = await _upload(api, t, "sales", cid)
+    copy = await _upload(
+        api, t, "admin", cid, JPEG, category="ID_COPY", filename="x.jpg", contentType="image/jpeg"
+    )
+    admin = await _attachment_history(api, t, "admin", cid)
+    fields = {f["field"]: f["newValue"] for f in admin[copy["id"]]["fields"]}
+    assert fields == {
+        "category": "ID_COPY",
+        "status": "STORED",
+        "sizeBytes": str(len(JPEG)),
+        "sha256": copy["sha256"],
+    }
+    assert scan["id"] in admin
+    # Sales sees business in full but identity only masked, and these fields have no
+    # masked form: the contract scan's upload is in their history, the ID copy's is not.
+    sales = await _attachment_history(api, t, "sales", cid)
+    assert scan["id"] in sales and copy["id"] not in sales
+    assert (await api.post(t.slug, t.tokens["sales2"], HISTORY, {"id": cid})).codes == ["NOT_FOUND"]

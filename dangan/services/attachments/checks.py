@@ -18,6 +18,9 @@ from dangan.settings import Settings
 # (it is public record), anything else is treated like notes. A caller lists an
 # attachment where its class is shown to them (full or masked) on its customer, and
 # gets the file only where it is shown in full.
+# What the change record keeps of an attachment (not its file name: it may carry what
+# the class protects, e.g. 张三身份证.jpg).
+ATTACHMENT_CHANGE_FIELDS = ("category", "status", "size_bytes", "sha256")
 CATEGORY_CLASSES: dict[str, str] = {
     "CONTRACT_SCAN": "business",
     "ID_COPY": "identity",
