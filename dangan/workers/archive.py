@@ -5,6 +5,8 @@ retried shortly; a finished one is not redone (its result is returned again). Th
 requester is looked up afresh, so roles taken away since the request apply. An error a
 caller may read (bad file, a field now hidden, no longer allowed) fails the job with
 that message; anything else is retried by arq and, on the last try, fails the job.
+``dangan customers import | export`` run the same job in-process with
+:func:`claim` and :func:`run_claimed`; the arq functions add arq's retries.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.worker import Retry
+from redis.asyncio import Redis
 
 from dangan.services.archive_jobs import queue_job_id
 from dangan.services.archive_runs import claim, fail
@@ -22,12 +25,14 @@ from dangan.services.callers import Caller
 from dangan.services.errors import DanganError, NotFound
 from dangan.services.exports import run_export
 from dangan.services.imports import run_import
+from dangan.storage import ObjectStore
 from dangan.tenants.registry import find_tenant
 from dangan.tenants.scope import TenantRef, run_in_tenant
 from dangan.workers.progress import report
 
 MAX_TRIES = 5
 Work = Callable[[Caller, TenantRef, dict[str, Any]], Awaitable[dict[str, Any]]]
+Progress = Callable[[int, int, str], Awaitable[None]]
 
 
 async def _run(ctx: dict[str, Any], slug: str, raw_id: str, kind: str, work: Work) -> Any:
@@ -40,6 +45,16 @@ async def _run(ctx: dict[str, Any], slug: str, raw_id: str, kind: str, work: Wor
         raise Retry(defer=1)
     if job["status"] != "RUNNING":
         return job["result"]
+    return await run_claimed(tenant, job, work, last_try=ctx.get("job_try", 1) >= MAX_TRIES)
+
+
+async def run_claimed(
+    tenant: TenantRef, job: dict[str, Any], work: Work, *, last_try: bool = True
+) -> dict[str, Any]:
+    """Run a job claimed with :func:`claim` (status RUNNING) as its requester; its result,
+    or ``{"error": message}`` if it failed with an error a caller may read. Anything else
+    propagates, failing the job first if this is the ``last_try``."""
+    job_id: uuid.UUID = job["id"]
     try:
         caller = await user_caller(tenant, job["actor_id"])
         return await work(caller, tenant, job)
@@ -48,44 +63,52 @@ async def _run(ctx: dict[str, Any], slug: str, raw_id: str, kind: str, work: Wor
         await run_in_tenant(tenant, lambda: fail(job_id, message))
         return {"error": message}
     except Exception:
-        if ctx.get("job_try", 1) >= MAX_TRIES:
+        if last_try:
             await run_in_tenant(tenant, lambda: fail(job_id, "internal error"))
         raise
 
 
-def _progress(ctx: dict[str, Any], job_id: str) -> Callable[[int, int, str], Awaitable[None]]:
+def redis_progress(redis: Redis, namespace: str, job_id: str) -> Progress:
+    """Report a job's progress where ``archiveJob { stage }`` reads it."""
+
     async def progress(done: int, total: int, stage: str) -> None:
-        settings = ctx["settings"]
-        key = queue_job_id(settings.redis_namespace, job_id)
-        await report(
-            ctx["redis"], settings.redis_namespace, key, done=done, total=total, stage=stage
-        )
+        key = queue_job_id(namespace, job_id)
+        await report(redis, namespace, key, done=done, total=total, stage=stage)
 
     return progress
 
 
-async def import_customers(ctx: dict[str, Any], slug: str, job_id: str) -> Any:
+def _progress(ctx: dict[str, Any], job_id: str) -> Progress:
+    return redis_progress(ctx["redis"], ctx["settings"].redis_namespace, job_id)
+
+
+def import_work(objects: ObjectStore, batch_size: int, progress: Progress) -> Work:
     """Check (and, as the mode says, import) a customer file, as the person who sent it."""
 
     async def work(caller: Caller, tenant: TenantRef, job: dict[str, Any]) -> dict[str, Any]:
         return await run_import(
-            caller,
-            tenant,
-            job,
-            ctx["objects"],
-            batch_size=ctx["settings"].import_batch_size,
-            progress=_progress(ctx, job_id),
+            caller, tenant, job, objects, batch_size=batch_size, progress=progress
         )
 
+    return work
+
+
+async def import_customers(ctx: dict[str, Any], slug: str, job_id: str) -> Any:
+    """Check (and, as the mode says, import) a customer file, as the person who sent it."""
+    work = import_work(ctx["objects"], ctx["settings"].import_batch_size, _progress(ctx, job_id))
     return await _run(ctx, slug, job_id, "IMPORT", work)
+
+
+def export_work(objects: ObjectStore, progress: Progress) -> Work:
+    """Export the customers the requester sees, as they see them."""
+
+    async def work(caller: Caller, tenant: TenantRef, job: dict[str, Any]) -> dict[str, Any]:
+        return await run_export(caller, tenant, job, objects, progress=progress)
+
+    return work
 
 
 async def export_customers(ctx: dict[str, Any], slug: str, job_id: str) -> Any:
     """Export the customers the requester sees, as they see them."""
-
-    async def work(caller: Caller, tenant: TenantRef, job: dict[str, Any]) -> dict[str, Any]:
-        return await run_export(
-            caller, tenant, job, ctx["objects"], progress=_progress(ctx, job_id)
-        )
-
+    work = export_work(ctx["objects"], _progress(ctx, job_id))
     return await _run(ctx, slug, job_id, "EXPORT", work)

@@ -46,11 +46,12 @@ async def start_customer_export(
     fields: Sequence[str] | None,
     conditions: Sequence[Condition],
     search: str | None,
-    queue: ArqRedis,
+    queue: ArqRedis | None,
     settings: Settings,
 ) -> dict[str, Any]:
     """Validate fields, conditions and search now (the job repeats them as the requester
-    when it runs), record the job and queue it unless it needs an approval."""
+    when it runs), record the job and queue it unless it needs an approval. Without a
+    ``queue`` the job is only recorded: the caller runs it (``dangan customers export``)."""
     check_staff(caller)
     check_allowed(caller, "customer.read")
     if format not in FORMATS:
@@ -81,6 +82,6 @@ async def start_customer_export(
             object_key=f"exports/{caller.tenant_slug}/{job_id}/customers.{format.lower()}",
             total=rows,
         )
-    if status == "QUEUED":
+    if status == "QUEUED" and queue is not None:
         await enqueue(queue, settings.redis_namespace, caller.tenant_slug, job)
     return job

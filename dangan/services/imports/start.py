@@ -54,10 +54,11 @@ async def start_customer_import(
     mode: str,
     allow_possible_duplicates: bool,
     objects: ObjectStore,
-    queue: ArqRedis,
+    queue: ArqRedis | None,
     settings: Settings,
 ) -> dict[str, Any]:
-    """Store the file and queue its import job; returns the job (QUEUED)."""
+    """Store the file and queue its import job; returns the job (QUEUED). Without a
+    ``queue`` the job is only recorded: the caller runs it (``dangan customers import``)."""
     check_staff(caller)
     check_allowed(caller, "customer.create")
     if format not in FORMATS:
@@ -84,5 +85,6 @@ async def start_customer_import(
         job = await create_job(
             caller, job_id, "IMPORT", parameters, status="QUEUED", object_key=key
         )
-    await enqueue(queue, settings.redis_namespace, caller.tenant_slug, job)
+    if queue is not None:
+        await enqueue(queue, settings.redis_namespace, caller.tenant_slug, job)
     return job

@@ -212,12 +212,12 @@ async def check_sheet(
     progress: Callable[[int], Awaitable[None]],
 ) -> Checked:
     """Check the whole file (in the current tenant transaction), reporting progress
-    every ``every`` rows."""
+    every ``every`` rows and at the last one."""
     columns, header_errors = map_header(sheet.header)
     checked = Checked(errors=list(header_errors), header_errors=len(header_errors))
     validator = Validator(caller, allow_possible, await load_people())
     for index, (line, cells) in enumerate(sheet.rows, start=1):
         await validator.check(checked, line, columns, cells)
-        if index % every == 0:
+        if index % every == 0 or index == len(sheet.rows):
             await progress(index)
     return checked
