@@ -321,11 +321,24 @@ async def test_a_merged_customer_is_gone_from_lists_and_answers_not_found(
 
 
 async def test_another_tenants_changes_and_customers_are_not_found(api: Api, world: World) -> None:
-    beta = world["beta"]
+    beta, alpha = world["beta"], world["alpha"]
+
+    async def last_change() -> int:
+        return int(
+            await raw_connection().fetchval("SELECT coalesce(max(id), 0) FROM customer_change")
+        )
+
+    # Change ids are numbered per tenant: move beta's numbering past alpha's, so that the
+    # id of beta's change is no change of alpha's (whose answer would be about its own).
+    beyond = await run_in_tenant(alpha.ref, last_change) + 1000
+
+    async def renumber() -> None:
+        await raw_connection().execute("SELECT setval('customer_change_id_seq', $1)", beyond)
+
+    await run_in_tenant(beta.ref, renumber)
     ident = await _customer(api, beta, "foreign")
     reply = await _post(api, beta, "sales", UPDATE, id=ident, version=1, input={"tier": "KEY"})
     [pending] = reply.ok()["updateCustomer"]["pendingChanges"]
-    alpha = world["alpha"]
     for query, variables in (
         (APPROVE, {"id": pending["id"]}),
         (REJECT, {"id": pending["id"], "c": "不"}),
