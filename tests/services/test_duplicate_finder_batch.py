@@ -9,7 +9,7 @@ from typing import Any
 
 from dangan.services.customers.duplicates import find_duplicates, find_duplicates_many
 from dangan.services.identifiers import make_id_number
-from dangan.tenants.scope import run_in_tenant
+from dangan.tenants.scope import raw_connection, run_in_tenant
 from tests.support.world import World
 
 NEW_ID_NUMBER = make_id_number(random.Random("batch-finder"), region="11")
@@ -91,3 +91,14 @@ async def test_the_limit_applies_to_each_row(world: World) -> None:
 
     found = await run_in_tenant(tenant.ref, batched)
     assert [len(candidates) for candidates in found] == [2, 2] and found[0] == found[1]
+
+
+async def test_the_planner_setting_is_restored_after_the_lookup(world: World) -> None:
+    tenant = world["alpha"]
+
+    async def lookup_then_setting() -> Any:
+        await raw_connection().execute("SELECT set_config('enable_seqscan', 'on', true)")
+        await find_duplicates(tenant.caller("admin"), {"name": "alpha客户"})
+        return await raw_connection().fetchval("SELECT current_setting('enable_seqscan')")
+
+    assert await run_in_tenant(tenant.ref, lookup_then_setting) == "on"
