@@ -6,7 +6,8 @@ bad fields gets three errors. Then duplicates: a row with the same ID number or 
 as an existing customer (or as an earlier row of the file) is always refused; a row
 whose phone number or name only suggests one is refused unless the caller allowed
 possible duplicates. The caller learns the ids of the candidates they may see, and of
-the others only that they exist. Nothing is ever merged.
+the others only that they exist. Nothing is ever merged. The existing customers are
+searched for a batch of rows at a time, in one statement (``find_duplicates_many``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dangan.services.callers import Caller
-from dangan.services.customers.duplicates import Candidate, find_duplicates
+from dangan.services.customers.duplicates import Candidate, find_duplicates_many
 from dangan.services.customers.inputs import api_name, check_customer_values, check_kind_fits
 from dangan.services.errors import BadUserInput
 from dangan.services.imports.columns import API_COLUMNS, cell_value, field_for_title
@@ -25,6 +26,8 @@ from dangan.tenants.scope import raw_connection
 
 REQUIRED_FIELDS = ("kind", "name")
 _FILE_KEYS = ("id_number", "uscc", "phone")  # identifiers compared within the file
+# Rows looked up among the existing customers in one statement.
+LOOKUP_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,16 @@ class RowError:
 class ValidRow:
     line: int
     values: dict[str, Any]  # normalised columns, defaults filled in
+
+
+@dataclass
+class _Outcome:
+    """A row's values and errors while its batch is being checked."""
+
+    line: int
+    values: dict[str, Any]
+    errors: list[RowError]
+    invalid: bool = False  # failed a field check (else at most a duplicate)
 
 
 @dataclass
@@ -146,7 +159,7 @@ def _duplicate_error(line: int, refusing: list[Candidate]) -> RowError:
 
 
 class Validator:
-    """Checks rows one after another, remembering the file's identifiers so far."""
+    """Checks rows batch after batch, remembering the file's identifiers so far."""
 
     def __init__(self, caller: Caller, allow_possible: bool, people: dict[str, Any]) -> None:
         self.caller = caller
@@ -182,25 +195,34 @@ class Validator:
         return self._complete(values)
 
     async def check(
-        self, checked: Checked, line: int, columns: Sequence[str | None], cells: Any
+        self, checked: Checked, columns: Sequence[str | None], rows: Sequence[tuple[int, Any]]
     ) -> None:
-        checked.rows += 1
-        values, errors = _check_cells(line, columns, cells, self.people)
-        if errors:
-            checked.errors += errors
-            checked.invalid_lines.add(line)
-            return
-        values = self._complete(values)
-        duplicate = self._in_file(line, values)
-        if duplicate is None:
-            candidates = await find_duplicates(self.caller, values)
+        """Check ``rows`` (line, cells) in file order, looking all of them up among the
+        existing customers in one statement; outcomes join ``checked`` in line order."""
+        outcomes: list[_Outcome] = []
+        for line, cells in rows:
+            values, errors = _check_cells(line, columns, cells, self.people)
+            if errors:
+                outcomes.append(_Outcome(line, values, errors, invalid=True))
+                continue
+            values = self._complete(values)
+            duplicate = self._in_file(line, values)
+            outcomes.append(_Outcome(line, values, [duplicate] if duplicate else []))
+        # Earlier rows of the file are not in the table yet: the in-file check covers them.
+        pending = [outcome for outcome in outcomes if not outcome.errors]
+        found = await find_duplicates_many(self.caller, [outcome.values for outcome in pending])
+        for outcome, candidates in zip(pending, found, strict=True):
             refusing = [c for c in candidates if c.certain or not self.allow_possible]
-            duplicate = _duplicate_error(line, refusing) if refusing else None
-        if duplicate is not None:
-            checked.errors.append(duplicate)
-            checked.duplicate_lines.add(line)
-            return
-        checked.valid.append(ValidRow(line, values))
+            if refusing:
+                outcome.errors.append(_duplicate_error(outcome.line, refusing))
+        for outcome in outcomes:
+            checked.rows += 1
+            if not outcome.errors:
+                checked.valid.append(ValidRow(outcome.line, outcome.values))
+                continue
+            checked.errors += outcome.errors
+            lines = checked.invalid_lines if outcome.invalid else checked.duplicate_lines
+            lines.add(outcome.line)
 
 
 async def check_sheet(
@@ -216,8 +238,10 @@ async def check_sheet(
     columns, header_errors = map_header(sheet.header)
     checked = Checked(errors=list(header_errors), header_errors=len(header_errors))
     validator = Validator(caller, allow_possible, await load_people())
-    for index, (line, cells) in enumerate(sheet.rows, start=1):
-        await validator.check(checked, line, columns, cells)
-        if index % every == 0 or index == len(sheet.rows):
-            await progress(index)
+    for start in range(0, len(sheet.rows), LOOKUP_BATCH):
+        batch = sheet.rows[start : start + LOOKUP_BATCH]
+        await validator.check(checked, columns, batch)
+        for done in range(start + 1, start + len(batch) + 1):
+            if done % every == 0 or done == len(sheet.rows):
+                await progress(done)
     return checked

@@ -1,5 +1,5 @@
-"""Writing a batch of checked rows: one statement for the customers, one for their
-change records, and the same policy checks as ``createCustomer`` on the inserted rows.
+"""Writing a batch of checked rows: one ``COPY`` for the customers, two statements for
+their change records, and the same policy checks as ``createCustomer`` on the inserted rows.
 
 Everything happens in a savepoint of the batch's transaction. After the insert, one
 query evaluates, per new row, whether the importer may see it, edit it, and see every
@@ -103,12 +103,9 @@ async def write_batch(caller: Caller, rows: Sequence[ValidRow], reason: str) -> 
         )
         for row, new_id in zip(rows, ids, strict=True)
     ]
-    placeholders = ", ".join(f"${n}" for n in range(1, len(_INSERTED) + 1))
     try:
         async with raw_connection().savepoint():
-            await raw_connection().executemany(
-                f"INSERT INTO customer ({', '.join(_INSERTED)}) VALUES ({placeholders})", records
-            )
+            await raw_connection().copy_records("customer", _INSERTED, records)
             refusal = await _refusal(caller, rows, ids)
             if refusal is not None:
                 raise Forbidden(refusal)
