@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dangan.services.customers.duplicates import chinese_names_have_trigrams, find_duplicates
+from dangan.services.customers.duplicates import (
+    chinese_names_have_trigrams,
+    explain_find_duplicates,
+    find_duplicates,
+)
 from dangan.tenants.scope import raw_connection, run_in_tenant
 from tests.support.world import World
 
@@ -59,3 +63,13 @@ async def test_candidates_say_whether_the_caller_may_see_them(world: World) -> N
 async def test_the_database_sees_chinese_characters(db: None) -> None:
     """Checked at start-up: under LC_CTYPE "C" pg_trgm gives 李白 no trigrams at all."""
     assert await chinese_names_have_trigrams()
+
+
+async def test_the_lookup_goes_through_the_indexes(world: World) -> None:
+    tenant = world["alpha"]
+    values = {"name": "某某科技", "phone": "13800000000", "id_number": "110101199003071234"}
+    plan = await run_in_tenant(
+        tenant.ref, lambda: explain_find_duplicates(tenant.caller("admin"), [values])
+    )
+    assert "customer_name_trgm" in plan and "customer_phone" in plan
+    assert "Seq Scan on customer" not in plan
