@@ -306,14 +306,15 @@ async def add_financial_data(story: Story, cid: str, contract_id: str) -> None:
 
 
 async def refuse_the_duplicate(story: Story, values: dict[str, Any], cid: str) -> None:
-    """The same enterprise again (another phone): refused, naming the existing one."""
+    """The same enterprise again (another phone): refused for good, naming the existing
+    one by its name (sales see the USCC only masked, so the refusal doesn't confirm it)."""
     again = {**values, "phone": make_mobile(random.Random())}
     reply = await story.call("sales", DUPLICATE, input=again)
     assert reply.codes == ["CONFLICT"], reply.body
     extensions = reply.errors[0]["extensions"]
-    assert extensions["field"] == "uscc" and extensions["overridable"] is False
+    assert extensions["field"] == "name" and extensions["overridable"] is False
     [candidate] = extensions["duplicates"]
-    assert candidate["id"] == cid and "uscc" in candidate["matchedOn"]
+    assert candidate["id"] == cid and candidate["matchedOn"] == ["name"]
     assert candidate["name"] == values["name"]
     assert values["uscc"] not in reply.text, "sales sees the USCC masked, even here"
 

@@ -87,11 +87,13 @@ async def test_creating_the_same_customer_twice_names_the_one_you_can_see(
         {
             "id": first["id"],
             "name": seen["customer"]["name"],  # exactly as the caller sees it
-            "matchedOn": ["idNumber", "phone", "name"],
+            # Sales see ID numbers only masked, with no right to match them exactly: the
+            # refusal must not confirm one (a guessed number would be confirmed).
+            "matchedOn": ["phone", "name"],
             "similarity": 1.0,
         }
     ]
-    assert again["field"] == "idNumber" and again["overridable"] is False
+    assert again["field"] == "phone" and again["overridable"] is False
     assert "hiddenDuplicate" not in again and "askAdministrators" not in again
     rows = await _sql(alpha, "SELECT id FROM customer WHERE name = $1", values["name"])
     assert len(rows) == 1
@@ -272,3 +274,22 @@ async def test_similar_chinese_names_are_found_by_their_characters(
     unlike = {"kind": "ENTERPRISE", "name": "上海浦东软件"}
     other = (await create(api, alpha, "admin", unlike)).ok()["createCustomer"]["id"]
     await _sql(alpha, "DELETE FROM customer WHERE id = $1::uuid", other)
+
+
+async def test_a_refusal_never_confirms_an_identifier_seen_only_masked(
+    api: Api, world: World, cleanup: None
+) -> None:
+    """The manager sees ID numbers masked (no "match" right): guessing one in full must
+    not be confirmed by naming the customer it belongs to."""
+    alpha = world["alpha"]
+    values = person("王维")
+    known = (await create(api, alpha, "admin", values)).ok()["createCustomer"]["id"]
+    guess = {**person("另一个人"), "idNumber": values["idNumber"]}
+    reply = await create(api, alpha, "manager", guess)
+    extensions = conflict(reply)
+    assert known not in reply.text and values["idNumber"] not in reply.text
+    assert extensions.get("duplicates", []) == [] and extensions["hiddenDuplicate"] is True
+    admin = conflict(await create(api, alpha, "admin", guess))
+    assert admin["duplicates"][0]["id"] == known and admin["duplicates"][0]["matchedOn"] == [
+        "idNumber"
+    ]

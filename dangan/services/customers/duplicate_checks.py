@@ -107,8 +107,12 @@ async def administrators() -> list[str]:
 
 
 async def _as_seen_by(caller: Caller, candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
-    """The visible candidates as the caller sees them, each with the matches on fields
-    the caller may see (in full or masked); a candidate with none is left out."""
+    """The visible candidates as the caller sees them, each with the matches the caller
+    may know of; a candidate with none is left out. An identifier match counts only where
+    the caller may test that field exactly (full, or masked with the policy's "match"):
+    otherwise the refusal would confirm a guessed ID number the caller sees only masked
+    (a 110101********1234 leaves ~366 birth dates to try). A name match counts where the
+    name is shown at all."""
     if not candidates:
         return []
     access = await customer_access(caller)
@@ -118,8 +122,8 @@ async def _as_seen_by(caller: Caller, candidates: Sequence[Candidate]) -> list[d
     flags = []
     for column in LOOKUP_COLUMNS:
         field = access.field(column)
-        shown = sql.add(field.shown) if field else "FALSE"
-        flags.append(f"COALESCE({shown}, FALSE) AS __may_match_{column}")
+        may = (field.shown if column == "name" else field.exact_match) if field else None
+        flags.append(f"COALESCE({sql.add(may) if may else 'FALSE'}, FALSE) AS __may_match_{column}")
     ids = sql.value([c.id for c in candidates])
     passed_on = ", ".join(f"c.__may_match_{column}" for column in LOOKUP_COLUMNS)
     rows = await raw_connection().fetch(
