@@ -28,6 +28,7 @@ from dangan.models.archive import CUSTOMER_FIELDS
 from dangan.services import classification, history
 from dangan.services.callers import Caller
 from dangan.services.changes import as_text
+from dangan.services.customers.duplicate_checks import check_identifiers_unique
 from dangan.services.customers.inputs import api_name, check_kind_fits
 from dangan.services.customers.reads import LIVE
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
@@ -158,8 +159,9 @@ def _check_comment(comment: str | None, *, required: bool) -> str | None:
     return cleaned
 
 
-async def _apply(pending: _Pending) -> None:
-    """Apply the change if each field still holds its recorded old value."""
+async def _apply(caller: Caller, pending: _Pending) -> None:
+    """Apply the change if each field still holds its recorded old value and no other
+    customer has taken its ID number or USCC in the meantime."""
     columns = [item["field"] for item in pending.fields]
     if not set(columns) <= set(CUSTOMER_FIELDS):
         # Only this module writes pending changes, from writable columns; never let a
@@ -191,6 +193,8 @@ async def _apply(pending: _Pending) -> None:
         )
         for item in pending.fields
     }
+    # A pending identifier reserves nothing: another customer may have it by now.
+    await check_identifiers_unique(caller, values, pending.customer_id)
     merged = {**dict(current), **values}
     try:
         check_kind_fits(merged["kind"], merged)
@@ -214,7 +218,7 @@ async def approve_change(caller: Caller, change_id: str, comment: str | None) ->
     async with raw_connection().savepoint():
         pending = await _pending(caller, change_id)
         _check_approver(caller, pending)
-        await _apply(pending)
+        await _apply(caller, pending)
         await _decide(caller, pending.row["id"], "APPROVED", cleaned)
     return int(pending.row["id"])
 

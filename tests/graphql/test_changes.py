@@ -387,3 +387,30 @@ async def test_bad_input_names_the_field(api: Api, world: World) -> None:
     ]["field"] == "comment"
     assert (await _post(api, tenant, "sales", WITHDRAW, id="nope")).codes == ["NOT_FOUND"]
     (await _post(api, tenant, "sales", WITHDRAW, id=pending["id"])).ok()
+
+
+async def test_an_approved_identifier_must_still_be_free(api: Api, world: World) -> None:
+    """A pending ID number reserves nothing: if another customer took it meanwhile, the
+    approval is refused rather than giving two customers one ID number."""
+    tenant = world["gamma"]
+    ident = await _customer(api, tenant, "待批身份证")
+    wanted = make_id_number(random.Random("待批身份证-新"), region="11")
+    reply = await _post(
+        api, tenant, "sales", UPDATE, id=ident, version=1, input={"idNumber": wanted}
+    )
+    [pending] = reply.ok()["updateCustomer"]["pendingChanges"]
+    other = {"kind": "INDIVIDUAL", "name": "变更-先占身份证", "idNumber": wanted}
+    (await _post(api, tenant, "admin", CREATE, input=other)).ok()
+    approval = await _post(api, tenant, "manager", APPROVE, id=pending["id"])
+    assert (
+        approval.codes == ["CONFLICT"] and approval.errors[0]["extensions"]["field"] == "idNumber"
+    )
+
+    async def holders() -> int:
+        return int(
+            await raw_connection().fetchval(
+                "SELECT count(*) FROM customer WHERE id_number = $1", wanted
+            )
+        )
+
+    assert await run_in_tenant(tenant.ref, holders) == 1
