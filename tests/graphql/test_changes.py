@@ -402,9 +402,8 @@ async def test_an_approved_identifier_must_still_be_free(api: Api, world: World)
     other = {"kind": "INDIVIDUAL", "name": "变更-先占身份证", "idNumber": wanted}
     (await _post(api, tenant, "admin", CREATE, input=other)).ok()
     approval = await _post(api, tenant, "manager", APPROVE, id=pending["id"])
-    assert (
-        approval.codes == ["CONFLICT"] and approval.errors[0]["extensions"]["field"] == "idNumber"
-    )
+    # (The manager sees ID numbers masked: the refusal doesn't say whose it is.)
+    assert approval.codes == ["CONFLICT"] and wanted not in approval.text
 
     async def holders() -> int:
         return int(
