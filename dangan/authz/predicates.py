@@ -57,6 +57,15 @@ def all_of(predicates: Iterable[Predicate]) -> Predicate:
     )
 
 
+def none_of(predicate: Predicate) -> Predicate:
+    """When ``predicate`` does not hold (NULL counts as not holding)."""
+    if predicate.always:
+        return FALSE
+    if predicate.never:
+        return TRUE
+    return Predicate(f"NOT COALESCE(({predicate.sql}), FALSE)", predicate.params)
+
+
 class Numbered:
     """Collects parameters while SQL is assembled, turning each ``?`` into ``$n``."""
 

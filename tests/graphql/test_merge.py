@@ -307,3 +307,38 @@ async def test_bad_merge_input_is_named(api: Api, world: World, cleanup: None) -
     (await merge(api, alpha, one, [two])).ok()
     assert error(await merge(api, alpha, three, [two])) == ("CONFLICT", "otherIds")
     assert error(await merge(api, alpha, two, [three])) == ("CONFLICT", "survivorId")
+
+
+async def test_a_merge_moves_no_value_that_would_need_approval(
+    api: Api, world: World, cleanup: None
+) -> None:
+    """Filling the survivor is a change like any other: identity and financial values
+    (which need a second person to approve) stay with the merged customer, and its
+    pending changes end with the merge."""
+    tenant = world["gamma"]
+    survivor = await new_customer(tenant, "四眼-留")
+    other = await new_customer(tenant, "四眼-并", email="four.eyes@example.com")
+    await _sql(tenant, "UPDATE customer SET id_number = NULL WHERE id = $1::uuid", survivor)
+    await _sql(tenant, "UPDATE customer SET credit_rating = 'AAA' WHERE id = $1::uuid", other)
+    await _sql(
+        tenant,
+        "INSERT INTO customer_change (customer_id, action, status, actor_kind, actor_id)"
+        " VALUES ($1::uuid, 'update', 'PENDING', 'user', $2)",
+        other,
+        tenant.people["sales"].identity_id,
+    )
+    reply = await api.post(
+        tenant.slug,
+        tenant.tokens["admin"],
+        MERGE,
+        {"survivor": survivor, "others": [other], "reason": "同一客户"},
+    )
+    assert reply.ok()["mergeCustomers"]["survivor"]["email"] == "four.eyes@example.com"
+    [row] = await _sql(
+        tenant, "SELECT id_number, credit_rating FROM customer WHERE id = $1::uuid", survivor
+    )
+    assert row["id_number"] is None and row["credit_rating"] is None
+    pending = await _sql(
+        tenant, "SELECT status FROM customer_change WHERE customer_id = $1::uuid", other
+    )
+    assert "PENDING" not in {r["status"] for r in pending}

@@ -20,11 +20,11 @@ from typing import Any
 import orjson
 
 from dangan.authz.capabilities import check_allowed
-from dangan.authz.predicates import Numbered
+from dangan.authz.predicates import FALSE, Numbered, all_of, none_of
 from dangan.authz.store import customer_access
 from dangan.services.callers import Caller
 from dangan.services.changes import as_text, record_change
-from dangan.services.customers.inputs import api_name
+from dangan.services.customers.inputs import api_name, check_city_fits
 from dangan.services.customers.merge_records import move_records, return_records
 from dangan.services.customers.writes import WRITABLE
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
@@ -64,13 +64,22 @@ def _empty(value: Any) -> bool:
 
 
 async def _lock_customers(caller: Caller, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
-    """The customers' rows, locked, with whether the caller sees and may edit each."""
+    """The customers' rows, locked (in id order, so overlapping merges don't deadlock),
+    with whether the caller sees and may edit each, and per fillable column whether the
+    caller may move it (``__fill_<column>``: seen in full, and a change to it needs no
+    approval — a merge must not be a way around the four-eyes rule)."""
     access = await customer_access(caller)
     sql = Numbered()
+    fill_flags = []
+    for column in FILLABLE:
+        field = access.field(column)
+        may = all_of([field.full, none_of(access.approval(column))]) if field else FALSE
+        fill_flags.append(f"COALESCE({sql.add(may)}, FALSE) AS __fill_{column}")
     rows = await raw_connection().fetch(
         f"SELECT c.*, COALESCE({sql.add(access.rows)}, FALSE) AS __visible,"
-        f" COALESCE({sql.add(access.can('edit'))}, FALSE) AS __editable"
-        f" FROM customer c WHERE c.id = ANY({sql.value(list(ids))}::uuid[]) FOR UPDATE",
+        f" COALESCE({sql.add(access.can('edit'))}, FALSE) AS __editable, {', '.join(fill_flags)}"
+        f" FROM customer c WHERE c.id = ANY({sql.value(list(ids))}::uuid[])"
+        " ORDER BY c.id FOR UPDATE",
         *sql.params,
     )
     return {row["id"]: row for row in rows if row["__visible"]}
@@ -86,14 +95,29 @@ def _check_rights(rows: dict[uuid.UUID, Any], uid: uuid.UUID, field: str) -> Any
 
 
 def _fills(survivor: Any, others: Sequence[Any]) -> dict[str, tuple[uuid.UUID, Any]]:
-    """Column → (from which other, value) for each empty field of the survivor."""
+    """Column → (from which other, value) for each empty field of the survivor that the
+    caller may move (see ``_lock_customers``), keeping the survivor a valid customer: one
+    identifier that fits its kind, a city in its region."""
     fills: dict[str, tuple[uuid.UUID, Any]] = {}
     for column in FILLABLE:
         if not _empty(survivor[column]) or _NOT_FOR_KIND.get(survivor["kind"]) == column:
             continue
-        source = next((other for other in others if not _empty(other[column])), None)
+        if not survivor[f"__fill_{column}"]:
+            continue
+        source = next((o for o in others if not _empty(o[column]) and o[f"__fill_{column}"]), None)
         if source is not None:
             fills[column] = (source["id"], source[column])
+    merged = {**dict(survivor), **{column: value for column, (_, value) in fills.items()}}
+    if merged.get("id_number") and merged.get("uscc"):
+        for column in ("id_number", "uscc"):
+            if column in fills:  # a customer carries an ID number or a USCC, not both
+                del fills[column]
+                break
+    try:
+        check_city_fits({**dict(survivor), **{c: v for c, (_, v) in fills.items()}})
+    except BadUserInput:
+        fills.pop("city", None)
+        fills.pop("region", None)
     return fills
 
 
@@ -135,6 +159,16 @@ async def merge_customers(
             " WHERE id = ANY($3::uuid[])",
             survivor_uid,
             user,
+            others,
+        )
+        # Pending changes of a merged customer can no longer be decided (it answers
+        # NOT_FOUND): they end here, and an undo does not bring them back.
+        await conn.execute(
+            "UPDATE customer_change SET status = 'WITHDRAWN', decided_by = $1,"
+            " decided_at = now(), decision_comment = 'withdrawn: customer merged into ' || $2"
+            " WHERE customer_id = ANY($3::uuid[]) AND status = 'PENDING'",
+            user,
+            str(survivor_uid),
             others,
         )
         record = {
