@@ -170,7 +170,14 @@ async def rate_customers(customer_ids: Sequence[uuid.UUID | str], trigger: Trigg
     ids = [uuid.UUID(str(customer_id)) for customer_id in customer_ids]
     if not ids:
         return 0
-    row = await raw_connection().fetchrow(_RATE_SQL, ids, trigger)
+    conn = raw_connection()
+    # Lock first, in a statement of its own: the rating statement then starts (under READ
+    # COMMITTED) with a snapshot that includes whatever the lock waited for — say a
+    # purchase added and committed meanwhile — instead of scoring from older data.
+    await conn.execute(
+        "SELECT 1 FROM customer WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", ids
+    )
+    row = await conn.fetchrow(_RATE_SQL, ids, trigger)
     return int(row["rated"])
 
 
