@@ -342,3 +342,37 @@ async def test_a_merge_moves_no_value_that_would_need_approval(
         tenant, "SELECT status FROM customer_change WHERE customer_id = $1::uuid", other
     )
     assert "PENDING" not in {r["status"] for r in pending}
+
+
+async def test_undo_is_refused_while_new_records_point_at_records_that_would_go_back(
+    api: Api, world: World, cleanup: None
+) -> None:
+    tenant = world["beta"]
+    survivor = await new_customer(tenant, "引用-留")
+    other = await new_customer(tenant, "引用-并")
+    merge = (
+        await api.post(
+            tenant.slug,
+            tenant.tokens["admin"],
+            MERGE,
+            {"survivor": survivor, "others": [other], "reason": "同一客户"},
+        )
+    ).ok()["mergeCustomers"]
+    [moved] = await _sql(
+        tenant, "SELECT id FROM contact_person WHERE name = $1", "引用-并"
+    )  # the merged customer's contact person, now the survivor's
+    await _sql(
+        tenant,
+        "INSERT INTO communication (customer_id, channel, occurred_at, summary, contact_person_id)"
+        " VALUES ($1::uuid, 'CALL', now(), '合并后的电话', $2)",
+        survivor,
+        moved["id"],
+    )
+    refused = await api.post(
+        tenant.slug, tenant.tokens["admin"], UNDO, {"id": merge["id"], "reason": "撤销"}
+    )
+    assert refused.codes == ["CONFLICT"] and "communication" in refused.errors[0]["message"]
+    [owner] = await _sql(
+        tenant, "SELECT customer_id FROM contact_person WHERE id = $1", moved["id"]
+    )
+    assert str(owner["customer_id"]) == survivor, "nothing moved back"

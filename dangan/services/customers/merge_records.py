@@ -30,6 +30,12 @@ RELATED_TABLES: dict[str, str] = {
     "field_reveal": "bigint",
     "customer_rating": "bigint",
 }
+# Records that point at another record of the same customer: (table, column, target).
+REFERENCES = (
+    ("communication", "contact_person_id", "contact_person"),
+    ("payment_record", "contract_id", "contract"),
+    ("attachment", "contract_id", "contract"),
+)
 SHARES = "share_request_customer"
 SHARES_DROPPED = "share_request_customer.dropped"
 
@@ -60,6 +66,26 @@ async def move_records(survivor: uuid.UUID, other: uuid.UUID) -> dict[str, list[
     moved[SHARES] = sorted(row[0] for row in shared)
     moved[SHARES_DROPPED] = sorted(row[0] for row in dropped)
     return {table: ids for table, ids in moved.items() if ids}
+
+
+async def stranded_references(survivor: uuid.UUID, moved: dict[str, Any]) -> list[str]:
+    """Tables of the survivor's own records (not among ``moved``) that point at a record
+    that an undo would give back: afterwards they would point at another customer's."""
+    conn = raw_connection()
+    stranded = []
+    for table, column, target in REFERENCES:
+        if not moved.get(target):
+            continue
+        found = await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE customer_id = $1"
+            f" AND {column} = ANY($2::uuid[]) AND NOT (id = ANY($3::uuid[])))",
+            survivor,
+            moved[target],
+            moved.get(table, []),
+        )
+        if found:
+            stranded.append(table)
+    return stranded
 
 
 async def return_records(survivor: uuid.UUID, other: uuid.UUID, moved: dict[str, Any]) -> None:

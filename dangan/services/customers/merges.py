@@ -25,7 +25,11 @@ from dangan.authz.store import customer_access
 from dangan.services.callers import Caller
 from dangan.services.changes import as_text, record_change
 from dangan.services.customers.inputs import api_name, check_city_fits
-from dangan.services.customers.merge_records import move_records, return_records
+from dangan.services.customers.merge_records import (
+    move_records,
+    return_records,
+    stranded_references,
+)
 from dangan.services.customers.writes import WRITABLE
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
 from dangan.services.rating.scoring import rate_customers
@@ -241,6 +245,17 @@ async def undo_merge(caller: Caller, merge_id: str, reason: str) -> Any:
                     f"{api_name(column)} of the surviving customer was changed after the merge;"
                     " set it back or merge again instead of undoing",
                     field=api_name(column),
+                )
+        for other in others:
+            stranded = await stranded_references(
+                survivor_uid, record["records"].get(str(other), {})
+            )
+            if stranded:
+                raise Conflict(
+                    "records added to the surviving customer since the merge"
+                    f" ({', '.join(stranded)}) refer to records that would go back;"
+                    " remove or change them first",
+                    field="mergeId",
                 )
         for other in others:
             await return_records(survivor_uid, other, record["records"].get(str(other), {}))
