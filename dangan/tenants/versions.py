@@ -284,8 +284,9 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             ADD COLUMN status               text NOT NULL DEFAULT 'ACTIVE'
                        CHECK (status IN ('ACTIVE', 'INVALID', 'EXPIRED', 'MERGED')),
             ADD COLUMN status_changed_at    timestamptz,
-            ADD COLUMN merged_into          uuid REFERENCES customer(id);
+            ADD COLUMN merged_into          uuid REFERENCES customer(id) ON DELETE SET NULL;
         CREATE INDEX customer_status ON customer (status);
+        CREATE INDEX customer_merged_into ON customer (merged_into) WHERE merged_into IS NOT NULL;
         CREATE INDEX customer_id_number ON customer (id_number) WHERE id_number IS NOT NULL;
         CREATE INDEX customer_uscc ON customer (uscc) WHERE uscc IS NOT NULL;
         -- The part of a name that tells customers apart: no spaces, lower case, no legal
@@ -347,6 +348,8 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             created_by        integer
         );
         CREATE INDEX communication_customer ON communication (customer_id, occurred_at);
+        CREATE INDEX communication_contact ON communication (contact_person_id)
+            WHERE contact_person_id IS NOT NULL;
         CREATE TABLE opportunity (
             id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
             customer_id     uuid NOT NULL REFERENCES customer(id) ON DELETE CASCADE,
@@ -406,6 +409,8 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             created_by  integer
         );
         CREATE INDEX payment_record_customer ON payment_record (customer_id, due_on);
+        CREATE INDEX payment_record_contract ON payment_record (contract_id)
+            WHERE contract_id IS NOT NULL;
         CREATE TABLE customer_need (
             id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
             customer_id uuid NOT NULL REFERENCES customer(id) ON DELETE CASCADE,
@@ -463,6 +468,7 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             delete_reason text
         );
         CREATE INDEX attachment_customer ON attachment (customer_id);
+        CREATE INDEX attachment_contract ON attachment (contract_id) WHERE contract_id IS NOT NULL;
 
         -- 修改须审批并记录: every change, field by field; a pending one waits for someone
         -- other than its maker. Values are text; they are masked per viewer when read.
@@ -532,6 +538,7 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             undone_by   integer,
             undone_at   timestamptz
         );
+        CREATE INDEX customer_merge_survivor ON customer_merge (survivor_id);
 
         -- Imports and exports (arq jobs): parameters, progress, outcome, approval.
         CREATE TABLE archive_job (
