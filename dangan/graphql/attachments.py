@@ -11,6 +11,10 @@ import strawberry
 from strawberry.types import Info
 
 from dangan.services import attachments
+from dangan.services.attachments.views import FULL_ONLY
+
+# Python names of the fields null where the category's class is shown only masked.
+_FULL_ONLY = frozenset(FULL_ONLY)
 
 
 @strawberry.enum(description="What a file is; its category decides who may see it")
@@ -31,8 +35,9 @@ class AttachmentStatus(Enum):
 @strawberry.type(
     description="A file attached to a customer. Listed where its category's class "
     "(CONTRACT_SCAN business, ID_COPY identity, LICENSE basic, OTHER notes) is shown to "
-    "you; the file name is masked (****.pdf) and the file not downloadable where that "
-    "class is only masked. Deleted ones stay listed as the record of their deletion."
+    "you; where that class is only masked, the file name is masked (****.pdf), the file "
+    "not downloadable, and contractId, sizeBytes, sha256 and deleteReason are null (in "
+    "extensions.redacted). Deleted ones stay listed as the record of their deletion."
 )
 class Attachment:
     id: strawberry.ID
@@ -42,8 +47,8 @@ class Attachment:
     sensitivity: str
     filename: str
     content_type: str
-    size_bytes: int
-    sha256: str
+    size_bytes: int | None
+    sha256: str | None
     status: AttachmentStatus
     uploaded_by: int | None
     uploaded_at: datetime
@@ -54,6 +59,7 @@ class Attachment:
     downloadable: bool = strawberry.field(
         description="Whether attachmentDownloadUrl gives you this file"
     )
+    redacted: strawberry.Private[frozenset[str]]
 
     @classmethod
     def from_row(cls, row: Any) -> Attachment:
@@ -75,6 +81,7 @@ class Attachment:
             deleted_by=row["deleted_by"],
             delete_reason=row["delete_reason"],
             downloadable=bool(row["full_access"]) and row["status"] == "STORED",
+            redacted=frozenset() if row["full_access"] else _FULL_ONLY,
         )
 
 

@@ -6,6 +6,7 @@ database as it was."""
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -15,12 +16,14 @@ import pytest
 
 from dangan.models.records import RECORD_TYPES
 from dangan.services import records
+from dangan.services.api_keys import create_app, revoke_app
 from dangan.services.customers import create_customer
 from dangan.services.errors import BadUserInput
 from dangan.services.identifiers import make_mobile
 from dangan.tenants.scope import raw_connection, run_in_tenant
 from tests.graphql.test_records import ADD, add
 from tests.support.api import Api, Response
+from tests.support.shares import app_share
 from tests.support.world import TenantWorld, World, missing_id
 
 PREFIX = "记录授权"  # every customer this module creates; removed at the end
@@ -102,7 +105,11 @@ async def profiles(world: World) -> AsyncIterator[Profiles]:
     yield await run_in_tenant(tenant.ref, build)
 
     async def remove() -> None:
-        await raw_connection().execute("DELETE FROM customer WHERE name LIKE $1", f"{PREFIX}%")
+        conn = raw_connection()
+        await conn.execute(
+            "UPDATE customer SET merged_into = NULL WHERE name LIKE $1", f"{PREFIX}%"
+        )
+        await conn.execute("DELETE FROM customer WHERE name LIKE $1", f"{PREFIX}%")
 
     await run_in_tenant(tenant.ref, remove)
 
@@ -399,3 +406,115 @@ async def test_the_answer_to_a_write_hides_what_the_writer_may_not_see(
     )
     assert reply.ok()["addContract"]["amount"] is None
     assert redacted(reply) == {"addContract.amount"}
+
+
+MERGE = """mutation($s: ID!, $o: [ID!]!) {
+  mergeCustomers(survivorId: $s, otherIds: $o, reason: "同一客户重复建档") { id } }"""
+
+
+async def test_records_cannot_be_added_to_a_merged_customer(api: Api, profiles: Profiles) -> None:
+    tenant = profiles.tenant
+    survivor, merged = [
+        await run_in_tenant(tenant.ref, lambda label=label: _customer(tenant, "sales", label))
+        for label in ("merge-survivor", "merge-merged")
+    ]
+    made = await api.post("alpha", tenant.tokens["admin"], MERGE, {"s": survivor, "o": [merged]})
+    made.ok()
+
+    async def needs() -> int:
+        return int(
+            await raw_connection().fetchval(
+                "SELECT count(*) FROM customer_need WHERE customer_id = $1::uuid", merged
+            )
+        )
+
+    before = await run_in_tenant(tenant.ref, needs)
+    need = {"kind": "INTENTION", "description": "合并后"}
+    answers = [
+        error_of(await add(api, tenant, who, "need", customer, need))
+        for who in ("admin", "sales")
+        for customer in (merged, missing_id())
+    ]
+    assert answers[0][1] == "NOT_FOUND" and len(set(answers)) == 1
+    assert await run_in_tenant(tenant.ref, needs) == before
+
+
+async def test_records_are_not_ordered_by_a_column_hidden_from_the_caller(
+    api: Api, profiles: Profiles
+) -> None:
+    """Auditors see payment records (financial, masked) but not their due dates (no
+    masked form): their list is in id order, not by due date."""
+    tenant = profiles.tenant
+    admin = tenant.caller("admin")
+
+    async def build() -> tuple[str, list[str]]:
+        cid = await _customer(tenant, "sales", "ordering")
+        payment = RECORD_TYPES["payment_record"]
+        ids = [
+            await records.add_record(admin, payment, cid, {"due_on": "2024-01-01", "amount": "1"})
+            for _ in range(2)
+        ]
+        ids.sort()  # PostgreSQL orders uuids like Python's sort of their text
+        # The record with the greater id is due first: id order and due order differ.
+        for day, rid in zip(("2024-01-01", "2024-12-31"), reversed(ids), strict=True):
+            await raw_connection().execute(
+                "UPDATE payment_record SET due_on = $1::text::date WHERE id = $2::uuid", day, rid
+            )
+        return cid, ids
+
+    cid, ids = await run_in_tenant(tenant.ref, build)
+    query = "query($id: ID!) { customer(id: $id) { paymentRecords(first: 1) { id dueOn } } }"
+    latest = (await api.post("alpha", tenant.tokens["admin"], query, {"id": cid})).ok()
+    assert latest["customer"]["paymentRecords"] == [{"id": ids[0], "dueOn": "2024-12-31"}]
+    audited = await api.post("alpha", tenant.tokens["auditor"], query, {"id": cid})
+    assert audited.ok()["customer"]["paymentRecords"] == [{"id": ids[1], "dueOn": None}]
+    assert "customer.paymentRecords.0.dueOn" in redacted(audited)
+
+
+UPDATE_COMPLAINT = """mutation($id: ID!, $i: UpdateComplaintInput!) {
+  updateComplaint(id: $id, input: $i) { status } }"""
+
+
+async def test_a_complaint_update_does_not_tell_whether_a_hidden_resolution_is_empty(
+    api: Api, profiles: Profiles
+) -> None:
+    """A partner app shown business but not notes can't resolve a complaint: the answer
+    is the same whether its resolution (notes) is written down or not."""
+    tenant = profiles.tenant
+    admin = tenant.caller("admin")
+    name = f"complaints-{uuid.uuid4().hex[:8]}"
+    app = await create_app(tenant.ref, name, ["customers:read", "customers:write"])
+
+    async def build() -> tuple[str, list[str]]:
+        cid = await _customer(tenant, "sales", "complaints")
+        complaint = RECORD_TYPES["complaint"]
+        received = "2024-06-01T00:00:00Z"
+        ids = [
+            await records.add_record(
+                admin, complaint, cid, {"received_at": received, "summary": "慢", **extra}
+            )
+            for extra in ({}, {"resolution": "已处理"})
+        ]
+        return cid, ids
+
+    cid, ids = await run_in_tenant(tenant.ref, build)
+    try:
+        async with app_share(tenant, cid, name, ["business"]):
+            answers = [
+                await api.post(
+                    "alpha", app.key, UPDATE_COMPLAINT, {"id": rid, "i": {"status": "RESOLVED"}}
+                )
+                for rid in ids
+            ]
+    finally:
+        await revoke_app(tenant.ref, name)
+    assert answers[0].errors[0]["extensions"] == {"code": "FORBIDDEN", "field": "status"}
+    assert [error_of(a) for a in answers] == [error_of(answers[0])] * 2
+
+    async def statuses() -> list[str]:
+        rows = await raw_connection().fetch(
+            "SELECT status FROM complaint WHERE id = ANY($1::uuid[])", ids
+        )
+        return [row["status"] for row in rows]
+
+    assert await run_in_tenant(tenant.ref, statuses) == ["OPEN", "OPEN"]

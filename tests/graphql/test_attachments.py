@@ -497,3 +497,86 @@ async def test_the_history_shows_attachments_as_their_class_allows(api: Api, wor
     sales = await _attachment_history(api, t, "sales", cid)
     assert scan["id"] in sales and copy["id"] not in sales
     assert (await api.post(t.slug, t.tokens["sales2"], HISTORY, {"id": cid})).codes == ["NOT_FOUND"]
+
+
+async def test_an_id_copy_listed_masked_hides_its_checksum_size_and_reason(
+    api: Api, world: World
+) -> None:
+    t = world["alpha"]
+    cid = _owned_by(t, "sales", individual=True)
+    copy = await _upload(
+        api,
+        t,
+        "admin",
+        cid,
+        JPEG,
+        category="ID_COPY",
+        filename="身份证.jpg",
+        contentType="image/jpeg",
+    )
+    reason = "scanned the wrong side of the card"
+    (await api.post("alpha", t.tokens["admin"], DELETE, {"id": copy["id"], "r": reason})).ok()
+    admin = (await api.post("alpha", t.tokens["admin"], LISTING, {"id": cid})).ok()
+    full = next(a for a in admin["customer"]["attachments"] if a["id"] == copy["id"])
+    assert full["sha256"] == hashlib.sha256(JPEG).hexdigest() and full["sizeBytes"] == len(JPEG)
+    assert full["deleteReason"] == reason
+
+    listed = await api.post("alpha", t.tokens["auditor"], LISTING, {"id": cid})
+    nodes = listed.ok()["customer"]["attachments"]
+    index, seen = next((i, a) for i, a in enumerate(nodes) if a["id"] == copy["id"])
+    assert seen["filename"] == "****.jpg" and seen["status"] == "DELETED"
+    hidden = ("contractId", "sizeBytes", "sha256", "deleteReason")
+    assert [seen[name] for name in hidden] == [None] * 4
+    paths = set(listed.body.get("extensions", {}).get("redacted", []))
+    assert {f"customer.attachments.{index}.{name}" for name in hidden} <= paths
+    assert hashlib.sha256(JPEG).hexdigest() not in listed.text and reason not in listed.text
+
+
+MERGE = """mutation($s: ID!, $o: [ID!]!) {
+  mergeCustomers(survivorId: $s, otherIds: $o, reason: "同一客户重复建档") { id } }"""
+MERGED_PREFIX = "附件合并测试"
+
+
+async def test_no_file_can_be_added_to_a_merged_customer(api: Api, world: World) -> None:
+    t = world["alpha"]
+
+    async def make() -> list[str]:
+        conn = raw_connection()
+        return [
+            str(
+                await conn.fetchval(
+                    "INSERT INTO customer (kind, name, owner_id) VALUES ('ENTERPRISE', $1, $2)"
+                    " RETURNING id",
+                    f"{MERGED_PREFIX}{n}",
+                    t.people["sales"].identity_id,
+                )
+            )
+            for n in range(2)
+        ]
+
+    async def remove() -> None:
+        conn = raw_connection()
+        like = f"{MERGED_PREFIX}%"
+        await conn.execute("UPDATE customer SET merged_into = NULL WHERE name LIKE $1", like)
+        await conn.execute("DELETE FROM customer WHERE name LIKE $1", like)
+
+    survivor, merged = await run_in_tenant(t.ref, make)
+    try:
+        made = await api.post("alpha", t.tokens["admin"], MERGE, {"s": survivor, "o": [merged]})
+        made.ok()
+        answers = [
+            await api.post("alpha", t.tokens[who], REQUEST, {"c": customer, "i": _input(PDF)})
+            for who in ("admin", "sales")
+            for customer in (merged, missing_id())
+        ]
+        errors = {(r.errors[0]["message"], r.errors[0]["extensions"]["code"]) for r in answers}
+        assert [r.codes for r in answers] == [["NOT_FOUND"]] * 4 and len(errors) == 1
+        count = await run_in_tenant(
+            t.ref,
+            lambda: raw_connection().fetchval(
+                "SELECT count(*) FROM attachment WHERE customer_id = $1::uuid", merged
+            ),
+        )
+        assert count == 0
+    finally:
+        await run_in_tenant(t.ref, remove)

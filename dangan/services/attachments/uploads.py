@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dangan.authz.capabilities import check_allowed
-from dangan.authz.predicates import Numbered
+from dangan.authz.predicates import Numbered, all_of
 from dangan.authz.store import customer_access
 from dangan.services.attachments.checks import (
     CATEGORY_CLASSES,
@@ -31,7 +31,7 @@ from dangan.services.attachments.checks import (
 from dangan.services.attachments.views import attachment_view, class_predicate, locked_rights
 from dangan.services.callers import Caller
 from dangan.services.changes import record_change
-from dangan.services.customers.reads import parse_customer_id
+from dangan.services.customers.reads import LIVE, parse_customer_id
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
 from dangan.settings import Settings
 from dangan.storage import ObjectStore
@@ -78,7 +78,8 @@ async def _customer_rights(
         f"SELECT COALESCE({sql.add(access.can('edit'))}, FALSE) AS editable,"
         f" COALESCE({sql.add(class_predicate(access, sensitivity, 'shown'))}, FALSE) AS shown,"
         f" {contract} AS contract_ok FROM customer c"
-        f" WHERE c.id = {sql.value(customer_id)} AND {sql.add(access.rows)} FOR UPDATE",
+        f" WHERE c.id = {sql.value(customer_id)} AND {sql.add(all_of([access.rows, LIVE]))}"
+        " FOR UPDATE",
         *sql.params,
     )
 
@@ -97,8 +98,8 @@ async def request_upload(
     contract_id: str | None = None,
 ) -> UploadTicket:
     """Register an attachment to come and return where to PUT it (for ~10 minutes).
-    NOT_FOUND unless the caller sees the customer; FORBIDDEN unless they may edit it
-    and see the category's class on it."""
+    NOT_FOUND unless the caller sees the customer and it is not merged; FORBIDDEN
+    unless they may edit it and see the category's class on it."""
     check_allowed(caller, "customer.update")
     uid = parse_customer_id(customer_id)
     declared = check_declared(

@@ -1,7 +1,8 @@
 """Reading attachments as a caller may see them, in SQL: the customer must be visible and
 the attachment's class (by category) shown on it; the file itself only where that class
 is shown in full. A caller who sees the class only masked lists the attachment with its
-name masked (``****.pdf``: a file name such as 张三身份证.jpg would tell too much).
+name masked (``****.pdf``: a file name such as 张三身份证.jpg would tell too much) and
+without its size, checksum, contract or reason for deletion (:data:`FULL_ONLY`).
 """
 
 from __future__ import annotations
@@ -35,23 +36,33 @@ def category_case(sql: Numbered, access: CustomerAccess, level: str) -> str:
     return f"COALESCE(CASE a.category {branches} END, FALSE)"
 
 
-def _columns(sql: Numbered, access: CustomerAccess) -> str:
+# What an attachment tells about the file beyond its category and dates: shown only
+# where its class is shown in full (they have no masked form), as in the history.
+FULL_ONLY = ("contract_id", "size_bytes", "sha256", "delete_reason")
+
+
+def _select(sql: Numbered, access: CustomerAccess) -> str:
+    """SELECT … FROM for attachments ``a`` of customers ``c`` as the caller sees them
+    (whether the class is shown in full is decided once per row, in ``f``)."""
     full = category_case(sql, access, "full")
+    guarded = "".join(
+        f" CASE WHEN f.full_access THEN a.{column} END AS {column}," for column in FULL_ONLY
+    )
     return (
-        "a.id, a.customer_id, a.contract_id, a.category, a.content_type, a.size_bytes,"
-        " a.sha256, a.status, a.uploaded_by, a.created_at, a.stored_at, a.deleted_at,"
-        f" a.deleted_by, a.delete_reason, {full} AS full_access,"
-        f" CASE WHEN {full} THEN a.filename ELSE '****' ||"
+        "SELECT a.id, a.customer_id, a.category, a.content_type, a.status, a.uploaded_by,"
+        f" a.created_at, a.stored_at, a.deleted_at, a.deleted_by,{guarded} f.full_access,"
+        " CASE WHEN f.full_access THEN a.filename ELSE '****' ||"
         r" COALESCE(substring(a.filename from '(\.[A-Za-z0-9]{1,8})$'), '') END AS filename"
+        f" {FROM} CROSS JOIN LATERAL (SELECT {full} AS full_access) f"
     )
 
 
 async def attachment_view(access: CustomerAccess, attachment_id: uuid.UUID) -> Any:
     """One attachment as the caller may see it (any status), or None."""
     sql = Numbered()
-    columns = _columns(sql, access)
+    select = _select(sql, access)
     return await raw_connection().fetchrow(
-        f"SELECT {columns} {FROM} WHERE a.id = {sql.value(attachment_id)}"
+        f"{select} WHERE a.id = {sql.value(attachment_id)}"
         f" AND {sql.add(access.rows)} AND {category_case(sql, access, 'shown')}",
         *sql.params,
     )
@@ -63,10 +74,10 @@ async def attachments_of_customers(
     """Stored and deleted attachments of these customers that the caller may see, oldest
     first, in one query. Uploads not completed yet are not part of the archive."""
     sql = Numbered()
-    columns = _columns(sql, access)
+    select = _select(sql, access)
     ids = sql.value(list(customer_ids))
     rows = await raw_connection().fetch(
-        f"SELECT {columns} {FROM} WHERE a.customer_id = ANY({ids}::uuid[])"
+        f"{select} WHERE a.customer_id = ANY({ids}::uuid[])"
         f" AND a.status <> 'PENDING' AND {sql.add(access.rows)}"
         f" AND {category_case(sql, access, 'shown')} ORDER BY a.created_at, a.id",
         *sql.params,

@@ -4,8 +4,9 @@ caller may see them: one SQL query per record type for a whole page of customers
 A record is seen where its customer is and its class is shown to the caller on that
 customer; each of its columns is then full, masked or NULL by its own class, decided in
 SQL (:meth:`CustomerAccess.record_projection`), so hidden values never leave PostgreSQL.
-Records come newest first by the type's own date (``RecordType.order_by``): the order
-is fixed, the same for every caller, and says nothing a caller could choose to probe.
+Records come newest first by the type's own date (``RecordType.order_by``) where the
+caller sees that date in full on the customer, else by id alone: a list (and which
+records make its first N) must not be ordered by a value hidden from the caller.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dangan.authz.access import HIDDEN_FLAG, CustomerAccess, Projection
+from dangan.authz.access import HIDDEN_FLAG, CustomerAccess, FieldAccess, Projection
 from dangan.authz.capabilities import check_allowed
 from dangan.authz.predicates import Numbered
 from dangan.authz.store import customer_access
@@ -64,6 +65,12 @@ def _customer_ids(raw: Sequence[str | uuid.UUID]) -> list[uuid.UUID]:
     return ids
 
 
+def _order_field(access: CustomerAccess, record_type: RecordType) -> FieldAccess:
+    """The caller's access to the column records are ordered by (always a classed one)."""
+    column = record_type.order_by
+    return access.class_field(column, record_type.fields[column])
+
+
 async def records_for_customers(
     caller: Caller,
     record_type: RecordType,
@@ -82,15 +89,17 @@ async def records_for_customers(
     projection = access.record_projection(record_type, columns)
     inner = projection.inner_items(sql)
     shown = sql.add(access.record_class(record_type))
+    order_full = sql.add(_order_field(access, record_type).full)
     visible = sql.add(access.rows)
-    order = f"r.{record_type.order_by} DESC, r.id DESC"
+    order = f"CASE WHEN s.order_full THEN r.{record_type.order_by} END DESC NULLS LAST, r.id DESC"
     # Every visible customer yields at least one row (r.id NULL when it has no record
     # or the class is hidden), so one query also tells hidden from empty.
     rows = await raw_connection().fetch(
         f"SELECT {projection.outer_items()}, r.__customer, r.__shown FROM ("
         f"SELECT {inner}, c.id AS __customer, s.shown AS __shown,"
         f" row_number() OVER (PARTITION BY c.id ORDER BY {order}) AS __n"
-        f" FROM customer c CROSS JOIN LATERAL (SELECT COALESCE({shown}, FALSE) AS shown) s"
+        f" FROM customer c CROSS JOIN LATERAL (SELECT COALESCE({shown}, FALSE) AS shown,"
+        f" COALESCE({order_full}, FALSE) AS order_full) s"
         f" LEFT JOIN {record_type.table} r ON r.customer_id = c.id AND s.shown"
         f" WHERE c.id = ANY({sql.value(ids)}::uuid[]) AND {visible}"
         f") r WHERE r.__n <= {int(first)} ORDER BY r.__customer, r.__n",

@@ -1,13 +1,14 @@
 """Adding, changing and removing the records of a customer, each in a savepoint of the
 request together with its entry in the change record.
 
-The customer must be one the caller sees (else NOT_FOUND, as for a missing id) and may
-edit (``can_edit``, else FORBIDDEN); each column they set must be shown to them, in full
-or masked, by its class on that customer — all decided in SQL on the row itself. A
-record's references (a contact person, a contract) must belong to the same customer;
-an id of another customer's record and a missing one get the same answer. Removing a
-record needs only that it is visible and its customer editable: its old values go to
-the change record, where each reader sees them as their own policy allows.
+The customer must be one the caller sees and not merged into another (else NOT_FOUND, as
+for a missing id) and may edit (``can_edit``, else FORBIDDEN); each column they set must
+be shown to them, in full or masked, by its class on that customer — all decided in SQL
+on the row itself. A record's references (a contact person, a contract) must belong to
+the same customer; an id of another customer's record and a missing one get the same
+answer. Removing a record needs only that it is visible and its customer editable: its
+old values go to the change record, where each reader sees them as their own policy
+allows.
 
 Contract numbers are unique in the tenant, so a number already used on a contract the
 caller can't see is still refused (CONFLICT on ``number``); the number is all it tells.
@@ -21,13 +22,13 @@ from typing import Any
 import asyncpg
 
 from dangan.authz.capabilities import check_allowed
-from dangan.authz.predicates import Numbered
+from dangan.authz.predicates import Numbered, all_of
 from dangan.authz.store import customer_access
 from dangan.models.records import RecordType
 from dangan.services.callers import Caller
 from dangan.services.changes import record_change
 from dangan.services.customers.inputs import api_name
-from dangan.services.customers.reads import parse_customer_id
+from dangan.services.customers.reads import LIVE, parse_customer_id
 from dangan.services.errors import BadUserInput, Conflict, Forbidden, NotFound
 from dangan.services.rating.scoring import rerate_if_affected
 from dangan.services.records.inputs import check_record_values, check_transition
@@ -41,14 +42,14 @@ _SAME_CUSTOMER = {"contact_person_id": "contact_person", "contract_id": "contrac
 async def _rights(
     caller: Caller, record_type: RecordType, key: uuid.UUID, columns: list[str], *, record: bool
 ) -> Any:
-    """One locked row about the customer (alias ``c``) a write concerns: visible,
-    editable, record class shown, and per column "may see it" (``can_<column>``). With
+    """One locked row about the customer (alias ``c``) a write concerns: visible (and
+    not merged), editable, record class shown, and per column "may see it" (``can_<column>``). With
     ``record``, ``key`` is a record's id and the row also holds that record's columns;
     else it is the customer's id."""
     access = await customer_access(caller)
     sql = Numbered()
     items = [
-        f"COALESCE({sql.add(access.rows)}, FALSE) AS visible",
+        f"COALESCE({sql.add(all_of([access.rows, LIVE]))}, FALSE) AS visible",
         f"COALESCE({sql.add(access.can('edit'))}, FALSE) AS editable",
         f"COALESCE({sql.add(access.record_class(record_type))}, FALSE) AS class_shown",
     ]
@@ -155,8 +156,10 @@ async def update_record(
     rid = parse_record_id(record_id)
     cleaned = check_record_values(record_type.table, values, partial=True)
     columns = list(cleaned)
+    # Whether the caller sees a complaint's resolution decides what its check may read.
+    asked = [*columns, "resolution"] if record_type.table == "complaint" else columns
     async with raw_connection().savepoint():
-        rights = await _rights(caller, record_type, rid, columns, record=True)
+        rights = await _rights(caller, record_type, rid, list(dict.fromkeys(asked)), record=True)
         _check_rights(rights, columns, record=True)
         for column, value in cleaned.items():
             check_transition(record_type.table, column, rights[column], value)
@@ -183,10 +186,18 @@ async def update_record(
 
 
 def _check_resolution(current: Any, cleaned: dict[str, Any]) -> None:
-    """A complaint is resolved or closed only with its resolution written down."""
+    """A complaint is resolved or closed only with its resolution written down. A caller
+    who may not see the resolution (notes) can't resolve or close it: whether the stored
+    one is empty is not theirs to learn, and they may not write one either."""
     status = cleaned.get("status", current["status"])
-    resolution = cleaned.get("resolution", current["resolution"])
-    if status in ("RESOLVED", "CLOSED") and not resolution:
+    if status not in ("RESOLVED", "CLOSED"):
+        return
+    if "resolution" not in cleaned and not current["can_resolution"]:
+        raise Forbidden(
+            f"you may not set the status to {status}: its resolution is not shown to you",
+            field="status",
+        )
+    if not cleaned.get("resolution", current["resolution"]):
         raise BadUserInput(
             f"resolution is required when the status is {status}", field="resolution"
         )
