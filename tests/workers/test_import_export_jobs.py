@@ -12,16 +12,19 @@ from redis.asyncio import Redis
 
 from dangan.devstack import Endpoints
 from dangan.services.archive_jobs import queue_job_id
+from dangan.services.people import create_user
+from dangan.services.tokens import issue_token
 from dangan.settings import Settings
 from dangan.tenants.scope import raw_connection, run_in_tenant
 from dangan.workers import progress
 from dangan.workers.archive import export_customers
 from tests.support.api import Api
-from tests.support.archive import START_EXPORT, forget_jobs, job, run_jobs
+from tests.support.archive import JOB, START_EXPORT, forget_jobs, job, run_jobs
 from tests.support.world import World
 
 APPROVE = "mutation($id: ID!) { approveExport(id: $id) { status decidedBy } }"
 REJECT = "mutation($id: ID!, $c: String!) { rejectExport(id: $id, comment: $c) { status result } }"
+LIST_EXPORTS = "{ archiveJobs(kind: EXPORT, first: 100) { id } }"
 
 
 @pytest.fixture
@@ -76,6 +79,45 @@ async def test_large_export_waits_for_someone_else_to_approve(
     key = queue_job_id(settings.redis_namespace, job_id)
     reported = await progress.read(redis, settings.redis_namespace, key)
     assert reported is not None and reported["done"] == 2
+
+
+async def test_a_manager_sees_and_decides_only_exports_from_their_department_tree(
+    api: Api, world: World, settings: Settings, low_threshold: None
+) -> None:
+    beta = world["beta"]
+    elsewhere = await create_user(
+        beta.ref,
+        "manager-ops@beta.test",
+        ["manager"],
+        display_name="beta-manager-ops",
+        department="运营部",
+    )
+    token = issue_token(
+        elsewhere.identity_id, "beta", secret=settings.secret_key, ttl_seconds=3600
+    ).token
+    started = await api.post(
+        "beta", beta.tokens["sales"], START_EXPORT, {"input": {"format": "CSV"}}
+    )
+    job_id = started.ok()["startCustomerExport"]["id"]
+    # A manager of another department: the same NOT_FOUND as for a missing id.
+    for query, variables in (
+        (JOB, {"id": job_id}),
+        (APPROVE, {"id": job_id}),
+        (REJECT, {"id": job_id, "c": "no"}),
+    ):
+        reply = await api.post("beta", token, query, variables)
+        assert reply.codes == ["NOT_FOUND"], query
+        assert job_id not in str(reply.errors)
+    listed = (await api.post("beta", token, LIST_EXPORTS)).ok()["archiveJobs"]
+    assert job_id not in [found["id"] for found in listed]
+    # The requester's own manager (销售部 above 销售部/一组) sees and decides it.
+    mine = (await api.post("beta", beta.tokens["manager"], LIST_EXPORTS)).ok()["archiveJobs"]
+    assert job_id in [found["id"] for found in mine]
+    rejected = await api.post("beta", beta.tokens["manager"], REJECT, {"id": job_id, "c": "no"})
+    assert rejected.ok()["rejectExport"]["status"] == "REJECTED"
+    assert (await api.post("beta", token, JOB, {"id": job_id})).codes == ["NOT_FOUND"]
+    assert (await job(api, "beta", beta.tokens["manager"], job_id))["status"] == "REJECTED"
+    assert (await job(api, "beta", beta.tokens["admin"], job_id))["status"] == "REJECTED"
 
 
 async def test_rejected_export_never_runs(
