@@ -26,7 +26,7 @@ from dangan.services.imports.validation import (
     Validator,
     ValidRow,
     check_sheet,
-    load_people,
+    load_known,
     map_header,
 )
 from dangan.services.imports.writing import write_batch
@@ -105,7 +105,7 @@ async def _write(
 ) -> None:
     """Write one batch and advance the checkpoint, in the current transaction."""
     columns, _ = map_header(sheet.header)
-    validator = Validator(caller, False, await load_people())
+    validator = Validator(caller, False, await load_known())
     through, lines = batch
     wanted = set(state["validLines"]) & set(lines)
     rows = [
