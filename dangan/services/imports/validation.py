@@ -188,7 +188,10 @@ class Validator:
         """The values of a row that passed the checks before (to write it on a re-run)."""
         values, errors = _check_cells(line, columns, cells, self.known)
         if errors:
-            raise BadUserInput(f"line {line} no longer passes its checks", field=errors[0].field)
+            raise BadUserInput(
+                f"line {line} no longer passes its checks: {errors[0].message}",
+                field=errors[0].field,
+            )
         return self._complete(values)
 
     async def check(
