@@ -166,7 +166,8 @@ async def start_export(info: Info, input: StartCustomerExportInput) -> ArchiveJo
 
 
 async def archive_job(info: Info, id: strawberry.ID) -> ArchiveJob:
-    """One import or export job: yours (admins: any; approvers: exports to decide)."""
+    """One import or export job: yours (admins: any; managers: exports of their
+    departments to decide, and those they decided)."""
     return ArchiveJob.from_row(
         await archive_jobs.get_job_for_caller(info.context.require_caller(), id)
     )

@@ -1,8 +1,9 @@
 """Import and export jobs (``archive_job``): creating, queueing, reading and deciding them.
 
-Who sees a job: the person who started it; a tenant's admins (every job); those who
-may approve exports (``export.approve``: admins and managers) the exports that needed
-an approval, so they can decide them. Anyone else gets NOT_FOUND, as for a missing id.
+Who sees a job: the person who started it; a tenant's admins (every job); a manager
+(``export.approve``) the exports that needed an approval whose requester belongs to
+the manager's department or one below it, so they can decide them, and the exports they
+decided themselves. Anyone else gets NOT_FOUND, as for a missing id.
 Only the requester ever gets a download link. The arq job id is derived from the
 archive_job id (``<namespace>:archive:<id>``), so a double enqueue is one job.
 """
@@ -51,12 +52,20 @@ def _visible(caller: Caller, sql: Numbered) -> str:
     if "admin" in caller.roles:
         return "TRUE"
     mine = f"(actor_kind = {sql.value(caller.kind)} AND actor_id = {sql.value(caller.id)})"
-    if "export.approve" in allowed_actions(caller):
-        return (
-            f"({mine} OR (kind = 'EXPORT'"
-            " AND (status = 'AWAITING_APPROVAL' OR decided_by IS NOT NULL)))"
-        )
-    return mine
+    if "export.approve" not in allowed_actions(caller):
+        return mine
+    # The requester's department lies in the approver's tree (a manager without a
+    # department has none: the comparison with NULL is never true).
+    below = (
+        "actor_kind = 'user' AND EXISTS (SELECT 1 FROM member m JOIN department_closure d"
+        " ON d.descendant_id = m.department_id WHERE m.identity_id = archive_job.actor_id"
+        f" AND d.ancestor_id = {sql.value(caller.department_id)})"
+    )
+    decided_by_me = f"decided_by = {sql.value(caller.id)}"
+    return (
+        f"({mine} OR (kind = 'EXPORT' AND ({decided_by_me}"
+        f" OR ((status = 'AWAITING_APPROVAL' OR decided_by IS NOT NULL) AND {below}))))"
+    )
 
 
 def is_requester(caller: Caller, job: Any) -> bool:

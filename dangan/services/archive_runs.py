@@ -1,8 +1,10 @@
 """The life of an archive job inside the worker: claimed, making progress, finished.
 
-Each function runs in the job's tenant transaction. A job is claimed at most once at a
-time (``FOR UPDATE``); a finished job (succeeded, failed, rejected) is never redone, and
-``done`` doubles as the checkpoint a re-run resumes from.
+Each function runs in the job's tenant transaction. Claiming takes a queued job or a
+running one again (a re-run after a crash, or a second delivery while the first still
+runs); a finished job (succeeded, failed, rejected) is never redone. ``done`` doubles as
+the checkpoint a re-run resumes from, and writers lock the job's row with each batch
+(:func:`lock_progress`), so two runs of one job never write the same batch.
 """
 
 from __future__ import annotations
@@ -33,6 +35,28 @@ async def claim(job_id: uuid.UUID, kind: str) -> dict[str, Any] | None:
     return decode(row)
 
 
+async def lock_progress(job_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
+    """The job's checkpoint and partial result, its row locked until the transaction
+    ends (two runs of one job write their batches one after the other)."""
+    row = await raw_connection().fetchrow(
+        f"SELECT {COLUMNS} FROM archive_job WHERE id = $1 FOR UPDATE", job_id
+    )
+    job = decode(row)
+    return job["done"], job["result"] or {}
+
+
+async def save_checked(job_id: uuid.UUID, total: int, result: dict[str, Any]) -> None:
+    """Keep the outcome of a job's checks, unless another run of it kept its own first
+    (then that one stands, with the progress made on it)."""
+    await raw_connection().execute(
+        "UPDATE archive_job SET total = $2, result = $3::jsonb"
+        " WHERE id = $1 AND status = 'RUNNING' AND result IS NULL",
+        job_id,
+        total,
+        orjson.dumps(result).decode(),
+    )
+
+
 async def save_progress(
     job_id: uuid.UUID, done: int, total: int, result: dict[str, Any] | None = None
 ) -> None:
@@ -48,9 +72,11 @@ async def save_progress(
 
 
 async def finish(job_id: uuid.UUID, result: dict[str, Any], object_key: str | None) -> None:
+    """Record a running job's success (a job another run finished keeps its result)."""
     await raw_connection().execute(
         "UPDATE archive_job SET status = 'SUCCEEDED', result = $2::jsonb,"
-        " object_key = COALESCE($3, object_key), finished_at = now() WHERE id = $1",
+        " object_key = COALESCE($3, object_key), finished_at = now()"
+        " WHERE id = $1 AND status = 'RUNNING'",
         job_id,
         orjson.dumps(result).decode(),
         object_key,

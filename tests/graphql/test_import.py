@@ -158,11 +158,57 @@ async def test_duplicates_are_flagged_never_merged_and_hidden_ones_not_identifie
     result = done["result"]
     by_line = {e["line"]: e for e in result["errorList"]}
     assert set(by_line) == {2, 3, 5} and result["duplicates"] == 3
-    assert by_line[2]["field"] == "idNumber" and by_line[2]["candidates"] == [str(mine["id"])]
-    assert by_line[3]["field"] == "uscc" and "not visible to you" in by_line[3]["message"]
+    # Sales see their own customer's ID number masked, without the right to match it.
+    assert by_line[2]["field"] is None and "candidates" not in by_line[2]
+    assert "not visible to you" in by_line[2]["message"] and str(mine["id"]) not in str(result)
+    assert by_line[3]["field"] is None and "not visible to you" in by_line[3]["message"]
     assert "candidates" not in by_line[3] and str(not_mine["id"]) not in str(result)
     assert "line 4" in by_line[5]["message"]
     assert [row["id_number"] for row in await imported(world)] == [twin]
+
+
+async def test_dictionary_codes_and_cities_are_checked_as_create_customer_does(
+    api: Api, world: World, settings: Settings, endpoints: Endpoints, clean: None
+) -> None:
+    good = _name()
+    rows = [
+        ["kind", "name", "category", "region", "city"],
+        ["ENTERPRISE", _name(), "NOSUCHCODE", "北京市", "杭州市"],
+        ["ENTERPRISE", good, "", "浙江省", "杭州市"],
+    ]
+    started = (await start(api, world, "admin", csv_file(rows), mode="IMPORT_VALID_ROWS")).ok()
+    await run_jobs(settings, endpoints)
+    done = await job(
+        api, "alpha", world["alpha"].tokens["admin"], started["startCustomerImport"]["id"]
+    )
+    assert errors_of(done["result"]) == {(2, "category"), (2, "city")}, done
+    assert done["result"]["imported"] == 1
+    assert [row["name"] for row in await imported(world)] == [good]
+
+
+async def test_a_duplicate_is_named_only_on_a_field_the_caller_may_match_exactly(
+    api: Api, world: World, settings: Settings, endpoints: Endpoints, clean: None
+) -> None:
+    # The manager sees customer 0 (their department's) with its ID number masked and no
+    # right to match it: guessing the full number must not confirm whose it is.
+    known = world["alpha"].customers[0]
+    rows = [
+        ["kind", "name", "idNumber", "phone"],
+        ["INDIVIDUAL", _name(), known["id_number"], ""],
+        ["INDIVIDUAL", _name(), "", known["phone"]],
+    ]
+    started = (await start(api, world, "manager", csv_file(rows))).ok()
+    await run_jobs(settings, endpoints)
+    done = await job(
+        api, "alpha", world["alpha"].tokens["manager"], started["startCustomerImport"]["id"]
+    )
+    by_line = {e["line"]: e for e in done["result"]["errorList"]}
+    assert set(by_line) == {2, 3} and done["result"]["duplicates"] == 2
+    assert by_line[2]["field"] is None and "candidates" not in by_line[2]
+    assert "idNumber" not in by_line[2]["message"] and str(known["id"]) not in str(by_line[2])
+    assert "not visible to you" in by_line[2]["message"]
+    # The phone number they see in full: that match is named, with the customer.
+    assert by_line[3]["field"] == "phone" and by_line[3]["candidates"] == [str(known["id"])]
 
 
 async def test_a_row_the_policy_refuses_rolls_back_its_batch(

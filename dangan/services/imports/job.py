@@ -6,7 +6,10 @@ undoes the whole import); ``IMPORT_VALID_ROWS`` writes the valid rows, one trans
 per batch, each recording ``done`` (rows through that batch) with it — a re-run after a
 crash resumes after the last committed batch, so no row is created twice. The outcome
 of the checks is kept with the job before writing starts, so a re-run doesn't take the
-rows it already wrote for duplicates.
+rows it already wrote for duplicates. Each batch locks the job's row and is skipped if
+another run of the job wrote it meanwhile. A row that no longer passes its checks when
+its batch is written (its owner left, a customer with its ID number was entered) is
+refused (``refusedRows``) and the others written.
 """
 
 from __future__ import annotations
@@ -17,19 +20,20 @@ import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dangan.services.archive_runs import finish, save_progress
+from dangan.services.archive_runs import finish, lock_progress, save_checked, save_progress
 from dangan.services.callers import Caller
-from dangan.services.errors import Forbidden
+from dangan.services.errors import BadUserInput, Forbidden
 from dangan.services.imports.parsing import Sheet, read_sheet
+from dangan.services.imports.row_errors import RowError
 from dangan.services.imports.validation import (
     Checked,
     Validator,
     ValidRow,
     check_sheet,
-    load_people,
+    load_known,
     map_header,
 )
-from dangan.services.imports.writing import write_batch
+from dangan.services.imports.writing import refuse_new_duplicates, write_batch
 from dangan.storage import ObjectStore
 from dangan.tenants.scope import TenantRef, run_in_tenant
 
@@ -58,6 +62,7 @@ def _summary(checked: Checked, report_key: str) -> dict[str, Any]:
         "errorReportKey": report_key,
         "imported": 0,
         "refusedBatches": [],
+        "refusedRows": [],
     }
 
 
@@ -103,16 +108,25 @@ async def _write(
     state: dict[str, Any],
     batch: tuple[int, list[int]],
 ) -> None:
-    """Write one batch and advance the checkpoint, in the current transaction."""
-    columns, _ = map_header(sheet.header)
-    validator = Validator(caller, False, await load_people())
+    """Write one batch and advance the checkpoint, in the current transaction (unless
+    another run of the job wrote it: then nothing)."""
     through, lines = batch
+    done, stored = await lock_progress(job["id"])
+    if done >= through:
+        return
+    state.update(stored)  # the counts so far, whichever run of the job made them
+    columns, _ = map_header(sheet.header)
+    validator = Validator(caller, False, await load_known())
     wanted = set(state["validLines"]) & set(lines)
-    rows = [
-        ValidRow(line, validator.values_of(line, columns, cells))
-        for line, cells in sheet.rows[through - len(lines) : through]
-        if line in wanted
-    ]
+    rows: list[ValidRow] = []
+    for line, cells in sheet.rows[through - len(lines) : through]:
+        if line in wanted:
+            try:
+                rows.append(ValidRow(line, validator.values_of(line, columns, cells)))
+            except BadUserInput as exc:
+                state["refusedRows"].append(RowError(line, exc.field, exc.message).as_dict())
+    rows, duplicates = await refuse_new_duplicates(caller, rows)
+    state["refusedRows"] += [error.as_dict() for error in duplicates]
     filename = job["parameters"].get("filename", "")
     refusal = await write_batch(caller, rows, f"import {job['id']} ({filename})")
     if refusal is None:
@@ -145,7 +159,7 @@ async def run_import(
             or (mode == "IMPORT_IF_ALL_VALID" and state["errors"])
         ):
             return await _done(tenant, job, state, total)
-        await run_in_tenant(tenant, lambda: save_progress(job["id"], 0, total, state))
+        await run_in_tenant(tenant, lambda: save_checked(job["id"], total, state))
     pending = [batch for batch in _batches(sheet, batch_size) if batch[0] > job["done"]]
     if mode == "IMPORT_IF_ALL_VALID":
 
@@ -155,6 +169,12 @@ async def run_import(
                 if state["refusedBatches"]:
                     refused = state["refusedBatches"][0]
                     raise Forbidden(f"nothing imported: {refused['message']}")
+                if state["refusedRows"]:
+                    row = state["refusedRows"][0]
+                    raise BadUserInput(
+                        f"nothing imported: line {row['line']}: {row['message']}",
+                        field=row["field"],
+                    )
                 await progress(batch[0], total, "writing")
             await finish(job["id"], _final(state), None)
 

@@ -1,13 +1,14 @@
 """Checking every row of an import, reporting every problem with its line and field.
 
 Each cell goes through the same checks as ``createCustomer`` (``check_customer_values``,
-``check_kind_fits``, owner and department), one field at a time, so a row with three
-bad fields gets three errors. Then duplicates: a row with the same ID number or USCC
-as an existing customer (or as an earlier row of the file) is always refused; a row
-whose phone number or name only suggests one is refused unless the caller allowed
-possible duplicates. The caller learns the ids of the candidates they may see, and of
-the others only that they exist. Nothing is ever merged. The existing customers are
-searched for a batch of rows at a time, in one statement (``find_duplicates_many``).
+``check_kind_fits``, ``check_city_fits``, owner and department, active dictionary
+values), one field at a time, so a row with three bad fields gets three errors. Then
+duplicates: a row with the same ID number or USCC as an existing customer (or as an
+earlier row of the file) is always refused; a row whose phone number or name only
+suggests one is refused unless the caller allowed possible duplicates. The caller learns
+the ids of the candidates they may match exactly, and of the others only that they exist
+(:mod:`.row_errors`). Nothing is ever merged. The existing customers are searched for a
+batch of rows at a time, in one statement (``find_duplicates_many``).
 """
 
 from __future__ import annotations
@@ -17,31 +18,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dangan.services.callers import Caller
+from dangan.services.classification import DIMENSIONS
 from dangan.services.customers.duplicates import Candidate, find_duplicates_many
-from dangan.services.customers.inputs import api_name, check_customer_values, check_kind_fits
+from dangan.services.customers.inputs import (
+    api_name,
+    check_city_fits,
+    check_customer_values,
+    check_kind_fits,
+)
 from dangan.services.errors import BadUserInput
 from dangan.services.imports.columns import API_COLUMNS, cell_value, field_for_title
 from dangan.services.imports.parsing import Sheet
+from dangan.services.imports.row_errors import RowError, duplicate_errors
 from dangan.tenants.scope import raw_connection
 
 REQUIRED_FIELDS = ("kind", "name")
 _FILE_KEYS = ("id_number", "uscc", "phone")  # identifiers compared within the file
 # Rows looked up among the existing customers in one statement.
 LOOKUP_BATCH = 500
-
-
-@dataclass(frozen=True)
-class RowError:
-    line: int
-    field: str | None
-    message: str
-    candidates: tuple[str, ...] = ()  # ids of existing customers the caller may see
-
-    def as_dict(self) -> dict[str, Any]:
-        found: dict[str, Any] = {"line": self.line, "field": self.field, "message": self.message}
-        if self.candidates:
-            found["candidates"] = list(self.candidates)
-        return found
 
 
 @dataclass(frozen=True)
@@ -96,7 +90,7 @@ def map_header(header: Sequence[str]) -> tuple[list[str | None], list[RowError]]
 
 
 def _check_cells(
-    line: int, columns: Sequence[str | None], cells: Sequence[Any], people: dict[str, Any]
+    line: int, columns: Sequence[str | None], cells: Sequence[Any], known: dict[str, Any]
 ) -> tuple[dict[str, Any], list[RowError]]:
     values: dict[str, Any] = {}
     errors: list[RowError] = []
@@ -117,54 +111,57 @@ def _check_cells(
             check_kind_fits(values["kind"], values)
         except BadUserInput as exc:
             errors.append(RowError(line, exc.field, exc.message))
-    errors += _check_people(line, values, people)
+    try:
+        check_city_fits(values)
+    except BadUserInput as exc:
+        errors.append(RowError(line, exc.field, exc.message))
+    errors += _check_known(line, values, known)
     return values, errors
 
 
-def _check_people(line: int, values: dict[str, Any], people: dict[str, Any]) -> list[RowError]:
-    """Owner and department exist (the same rules as createCustomer, for many rows)."""
+def _check_known(line: int, values: dict[str, Any], known: dict[str, Any]) -> list[RowError]:
+    """Owner and department exist, dictionary codes are active (the same rules as
+    createCustomer, against lists loaded once for many rows)."""
     errors = []
     owner = values.get("owner_id")
-    if owner is not None and owner not in people["members"]:
+    if owner is not None and owner not in known["members"]:
         errors.append(RowError(line, "ownerId", "ownerId is not a member of this tenant"))
     department = values.get("department_id")
-    if department is not None and department not in people["departments"]:
+    if department is not None and department not in known["departments"]:
         errors.append(
             RowError(line, "departmentId", "departmentId is not a department of this tenant")
         )
+    for column in DIMENSIONS:
+        code = values.get(column)
+        if code is not None and (column, str(code)) not in known["codes"]:
+            message = f"{column} {code} is not an active value (see classificationValues)"
+            errors.append(RowError(line, column, message))
     return errors
 
 
-async def load_people() -> dict[str, Any]:
-    """Active members (with their department) and departments of the tenant."""
+async def load_known() -> dict[str, Any]:
+    """Active members (with their department), departments and active dictionary
+    values of the tenant: what every row is checked against."""
     conn = raw_connection()
     members = await conn.fetch("SELECT identity_id, department_id FROM member WHERE active")
     departments = await conn.fetch("SELECT id FROM department")
+    codes = await conn.fetch(
+        "SELECT dimension, code FROM classification_value WHERE retired_at IS NULL"
+    )
     return {
         "members": {row["identity_id"]: row["department_id"] for row in members},
         "departments": {row["id"] for row in departments},
+        "codes": {(row["dimension"], row["code"]) for row in codes},
     }
-
-
-def _duplicate_error(line: int, refusing: list[Candidate]) -> RowError:
-    matched = refusing[0].matched_on[0]
-    name = api_name(matched)
-    seen = tuple(str(c.id) for c in refusing if c.visible)
-    how = "the same" if matched != "name" else "a similar"
-    if seen:
-        message = f"a customer with {how} {name} exists: {', '.join(seen)}"
-    else:
-        message = f"a customer with {how} {name} exists, not visible to you"
-    return RowError(line, name, message, seen)
 
 
 class Validator:
     """Checks rows batch after batch, remembering the file's identifiers so far."""
 
-    def __init__(self, caller: Caller, allow_possible: bool, people: dict[str, Any]) -> None:
+    def __init__(self, caller: Caller, allow_possible: bool, known: dict[str, Any]) -> None:
         self.caller = caller
         self.allow_possible = allow_possible
-        self.people = people
+        self.known = known
         self.in_file: dict[tuple[str, str], int] = {}
 
     def _complete(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +169,7 @@ class Validator:
         if values.get("owner_id") is None:
             values["owner_id"] = self.caller.id
         if values.get("department_id") is None:
-            values["department_id"] = self.people["members"].get(values["owner_id"])
+            values["department_id"] = self.known["members"].get(values["owner_id"])
         return values
 
     def _in_file(self, line: int, values: dict[str, Any]) -> RowError | None:
@@ -189,9 +186,12 @@ class Validator:
 
     def values_of(self, line: int, columns: Sequence[str | None], cells: Any) -> dict[str, Any]:
         """The values of a row that passed the checks before (to write it on a re-run)."""
-        values, errors = _check_cells(line, columns, cells, self.people)
+        values, errors = _check_cells(line, columns, cells, self.known)
         if errors:
-            raise BadUserInput(f"line {line} no longer passes its checks", field=errors[0].field)
+            raise BadUserInput(
+                f"line {line} no longer passes its checks: {errors[0].message}",
+                field=errors[0].field,
+            )
         return self._complete(values)
 
     async def check(
@@ -201,7 +201,7 @@ class Validator:
         existing customers in one statement; outcomes join ``checked`` in line order."""
         outcomes: list[_Outcome] = []
         for line, cells in rows:
-            values, errors = _check_cells(line, columns, cells, self.people)
+            values, errors = _check_cells(line, columns, cells, self.known)
             if errors:
                 outcomes.append(_Outcome(line, values, errors, invalid=True))
                 continue
@@ -211,10 +211,14 @@ class Validator:
         # Earlier rows of the file are not in the table yet: the in-file check covers them.
         pending = [outcome for outcome in outcomes if not outcome.errors]
         found = await find_duplicates_many(self.caller, [outcome.values for outcome in pending])
+        refused: list[tuple[_Outcome, list[Candidate]]] = []
         for outcome, candidates in zip(pending, found, strict=True):
             refusing = [c for c in candidates if c.certain or not self.allow_possible]
             if refusing:
-                outcome.errors.append(_duplicate_error(outcome.line, refusing))
+                refused.append((outcome, refusing))
+        errors = await duplicate_errors(self.caller, [(o.line, r) for o, r in refused])
+        for (outcome, _), error in zip(refused, errors, strict=True):
+            outcome.errors.append(error)
         for outcome in outcomes:
             checked.rows += 1
             if not outcome.errors:
@@ -237,7 +241,7 @@ async def check_sheet(
     every ``every`` rows and at the last one."""
     columns, header_errors = map_header(sheet.header)
     checked = Checked(errors=list(header_errors), header_errors=len(header_errors))
-    validator = Validator(caller, allow_possible, await load_people())
+    validator = Validator(caller, allow_possible, await load_known())
     for start in range(0, len(sheet.rows), LOOKUP_BATCH):
         batch = sheet.rows[start : start + LOOKUP_BATCH]
         await validator.check(checked, columns, batch)

@@ -1,10 +1,13 @@
 """Writing a batch of checked rows: one ``COPY`` for the customers, two statements for
 their change records, and the same policy checks as ``createCustomer`` on the inserted rows.
 
-Everything happens in a savepoint of the batch's transaction. After the insert, one
-query evaluates, per new row, whether the importer may see it, edit it, and see every
-field they set (``rights_items``, shared with ``create_customer``); if any row fails,
-the whole batch is rolled back and reported, as ``createCustomer`` would refuse it.
+Everything happens in a savepoint of the batch's transaction. Before it, the batch's
+ID numbers and USCCs are locked as ``createCustomer`` locks them and looked up again
+(:func:`refuse_new_duplicates`): a customer entered since the file was checked makes
+its row a refused duplicate. After the insert, one query evaluates, per new row, whether
+the importer may see it, edit it, and see every field they set (``rights_items``,
+shared with ``create_customer``); if any row fails, the whole batch is rolled back and
+reported, as ``createCustomer`` would refuse it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Any
 from dangan.authz.predicates import Numbered
 from dangan.services.callers import Caller
 from dangan.services.changes import as_text
+from dangan.services.customers.duplicates import IDENTITY_MATCHES, find_duplicates_many
 from dangan.services.customers.inputs import api_name
 from dangan.services.customers.writes import WRITABLE, rights_items
 from dangan.services.errors import Forbidden
+from dangan.services.imports.row_errors import RowError, duplicate_errors
 from dangan.services.imports.validation import ValidRow
 from dangan.services.rating.scoring import rate_customers
 from dangan.tenants.scope import raw_connection
@@ -82,6 +87,37 @@ async def _record_changes(
         " FROM unnest($1::bigint[], $2::text[], $3::text[]) AS f(change_id, field, new_value)",
         *fields,
     )
+
+
+async def refuse_new_duplicates(
+    caller: Caller, rows: Sequence[ValidRow]
+) -> tuple[list[ValidRow], list[RowError]]:
+    """The rows still without a customer of the same ID number or USCC, and the errors
+    of the others. Takes the advisory lock ``check_not_duplicate`` takes on each
+    identifier (in one order, so two imports never wait for each other in a circle),
+    held until the batch's transaction ends."""
+    identifiers = sorted(IDENTITY_MATCHES)
+    keys = sorted(
+        {
+            f"customer.{column}:{row.values[column]}"
+            for row in rows
+            for column in identifiers
+            if row.values.get(column)
+        }
+    )
+    if not keys:
+        return list(rows), []
+    await raw_connection().execute(
+        "SELECT pg_advisory_xact_lock(hashtext(k))"
+        ' FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k COLLATE "C") ordered',
+        keys,
+    )
+    found = await find_duplicates_many(
+        caller, [{column: row.values.get(column) for column in identifiers} for row in rows]
+    )
+    refused = [(row.line, candidates) for row, candidates in zip(rows, found, strict=True)]
+    errors = await duplicate_errors(caller, [pair for pair in refused if pair[1]])
+    return [row for row, candidates in zip(rows, found, strict=True) if not candidates], errors
 
 
 async def write_batch(caller: Caller, rows: Sequence[ValidRow], reason: str) -> str | None:
