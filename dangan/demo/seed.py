@@ -26,6 +26,7 @@ from dangan.services.rating import rate_all_customers
 from dangan.services.sharing import Grantee, decide_share, request_share
 from dangan.services.tokens import issue_token
 from dangan.settings import Settings
+from dangan.tenants.migrations import migrate_tenant
 from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.registry import find_tenant
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
@@ -49,7 +50,13 @@ Progress = Callable[[str], None]
 
 
 async def _tenant(slug: str) -> TenantRef:
-    return await find_tenant(slug) or await create_tenant(slug, DEMO_TENANTS[slug])
+    """The demo tenant, created, or brought to the latest schema (a demo seeded by an
+    older release gets the new tables before the new data)."""
+    tenant = await find_tenant(slug)
+    if tenant is None:
+        return await create_tenant(slug, DEMO_TENANTS[slug])
+    await migrate_tenant(tenant)
+    return tenant
 
 
 async def _seed_customers(tenant: TenantRef, owners: list[Person], count: int) -> int:
