@@ -63,17 +63,22 @@ floors AS (
       FROM rating_grade_floor
 ),
 recent AS (
-    SELECT customer_id, sum(amount - coalesce(cost, 0)) AS profit,
-           count(DISTINCT order_no) AS orders
-      FROM purchase
-     WHERE purchased_on > current_date - interval '12 months' AND purchased_on <= current_date
-     GROUP BY customer_id
+    SELECT p.customer_id, sum(p.amount - coalesce(p.cost, 0)) AS profit,
+           count(DISTINCT p.order_no) AS orders
+      FROM purchase p JOIN customer c ON c.id = p.customer_id AND c.status <> 'MERGED'
+     WHERE p.purchased_on > current_date - interval '12 months'
+       AND p.purchased_on <= current_date
+     GROUP BY p.customer_id
 ),
-ranked AS (
-    SELECT c.id, r.profit, coalesce(r.orders, 0) AS orders,
-           percent_rank() OVER (ORDER BY coalesce(r.profit, 0)) AS rank
-      FROM customer c LEFT JOIN recent r ON r.customer_id = c.id
-     WHERE c.status <> 'MERGED'
+population AS (
+    SELECT (SELECT count(*) FROM customer WHERE status <> 'MERGED') AS n,
+           (SELECT count(*) FROM recent) AS buyers,
+           (SELECT count(*) FROM recent WHERE profit < 0) AS losses
+),
+-- How many buyers made strictly less (ties share a rank, as in percent_rank).
+buyers AS (
+    SELECT customer_id, profit, orders, rank() OVER (ORDER BY profit) - 1 AS below
+      FROM recent
 ),
 batch AS (
     SELECT c.id, c.created_at, c.potential, c.competition_risk,
@@ -81,6 +86,18 @@ batch AS (
       FROM customer c
      WHERE c.id = ANY($1::uuid[]) AND c.status <> 'MERGED'
        FOR UPDATE OF c
+),
+-- percent_rank of coalesce(profit, 0) among every live customer, for the batch only:
+-- (customers with less) / (n - 1). Customers without purchases count as 0, so they are
+-- below a positive profit and above a loss; only the buyers need sorting.
+ranked AS (
+    SELECT b.id, r.profit, coalesce(r.orders, 0) AS orders,
+           CASE WHEN pop.n <= 1 THEN 0 ELSE (
+               CASE WHEN r.customer_id IS NULL THEN pop.losses
+                    ELSE r.below + CASE WHEN r.profit > 0 THEN pop.n - pop.buyers ELSE 0 END
+               END
+           )::float8 / (pop.n - 1) END AS rank
+      FROM batch b CROSS JOIN population pop LEFT JOIN buyers r ON r.customer_id = b.id
 ),
 facts AS (
     SELECT b.*, k.profit, k.orders, k.rank,
