@@ -11,6 +11,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from dangan.audit.collector import note_rows
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.attachments import Attachment, customer_attachments
 from dangan.graphql.changes.types import CustomerChange
@@ -243,6 +244,7 @@ class Customer:
         filled directly (a page holds up to 1,000 of them; see bench/)."""
         if not rows:
             return []
+        note_rows("Customer", rows)
         keys = set(rows[0].keys())
         present = [name for name in _PLAIN if name in keys]
         as_text = [name for name in _AS_TEXT if name in keys]

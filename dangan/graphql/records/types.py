@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from dangan.audit.collector import note_rows
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.people import Staff
 from dangan.models.records import RECORD_TYPES, RecordType
@@ -217,6 +218,7 @@ def from_rows(cls: type[RecordObject], table: str, rows: Sequence[Any]) -> list[
     """Instances for rows of one query (the row shape is read once)."""
     if not rows:
         return []
+    note_rows(cls.__name__, rows)
     attributes, as_text = _ATTRIBUTES[table], _AS_TEXT[table]
     shape = list(rows[0].keys())  # asyncpg records: ``in`` would test the values
     keys = [key for key in shape if key in attributes]
