@@ -32,7 +32,7 @@ _GIVEN = (
     ("variables", "jsonb"),
     ("outcome", "text"),
     ("error_codes", "text[]"),
-    ("customers", "uuid[]"),
+    ("customers", "bytea"),
     ("fields", "jsonb"),
     ("changes", "jsonb"),
 )
@@ -66,7 +66,7 @@ class AuditEvent:
     variables: Any
     outcome: str  # ok | error
     error_codes: list[str]
-    customers: list[Any]
+    customers: bytes  # ids of the customers returned, 16 bytes each
     fields: dict[str, dict[str, str]]
     changes: list[dict[str, Any]]
 

@@ -104,7 +104,7 @@ async def record_request(facts: RequestFacts, collector: AuditCollector, key: by
         variables=redact_variables(key, facts.variables),
         outcome="error" if facts.error_codes else "ok",
         error_codes=sorted(set(facts.error_codes)),
-        customers=list(collector.customers),
+        customers=collector.customer_ids(),
         fields=collector.fields_summary(),
         changes=changes,
     )

@@ -594,7 +594,7 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             variables       jsonb NOT NULL,
             outcome         text NOT NULL CHECK (outcome IN ('ok', 'error')),
             error_codes     text[] NOT NULL,
-            customers       uuid[] NOT NULL,
+            customers       bytea NOT NULL CHECK (length(customers) % 16 = 0),
             fields          jsonb NOT NULL,
             changes         jsonb NOT NULL,
             prev_hash       text NOT NULL,
@@ -606,10 +606,19 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
             last_hash text NOT NULL
         );
         INSERT INTO audit_head (last_seq, last_hash) VALUES (0, repeat('0', 64));
+        -- The customers returned: their ids packed, 16 bytes each (a page of 1,000 costs
+        -- a third of a uuid[] to send and store); random, so not worth compressing.
+        ALTER TABLE audit_event ALTER COLUMN customers SET STORAGE EXTERNAL;
+        CREATE FUNCTION audit_event_customers(ids bytea) RETURNS SETOF uuid
+        LANGUAGE sql IMMUTABLE AS $$
+            SELECT encode(substring(ids FROM i * 16 + 1 FOR 16), 'hex')::uuid
+            FROM generate_series(0, length(ids) / 16 - 1) AS i
+        $$;
         -- The hash of an event: sha256 of the previous hash and the event's content as
         -- jsonb text (a canonical form: sorted keys, normalised numbers; the time as epoch
-        -- seconds, independent of the session's time zone). Computed in SQL both when the
-        -- event is written and when it is verified, so both read the same bytes.
+        -- seconds, independent of the session's time zone; the customer ids by their
+        -- sha256). Computed in SQL both when the event is written and when it is
+        -- verified, so both read the same bytes.
         CREATE FUNCTION audit_event_hash(e audit_event) RETURNS text
         LANGUAGE sql STABLE AS $$
             SELECT encode(sha256(convert_to(e.prev_hash || jsonb_build_object(
@@ -618,7 +627,8 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
                 'client_address', e.client_address, 'user_agent', e.user_agent,
                 'operation_type', e.operation_type, 'operation_name', e.operation_name,
                 'document_sha256', e.document_sha256, 'variables', e.variables,
-                'outcome', e.outcome, 'error_codes', e.error_codes, 'customers', e.customers,
+                'outcome', e.outcome, 'error_codes', e.error_codes,
+                'customers', encode(sha256(e.customers), 'hex'),
                 'fields', e.fields, 'changes', e.changes)::text, 'UTF8')), 'hex')
         $$;
         -- The changes a mutation wrote are found by their transaction's time (now()).

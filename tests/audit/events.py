@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -44,6 +45,8 @@ async def events_of(tenant: TenantRef, request_id: str) -> list[dict[str, Any]]:
         event = dict(row)
         for column in JSON_COLUMNS:
             event[column] = orjson.loads(event[column])
+        ids = event["customers"]
+        event["customers"] = [uuid.UUID(bytes=ids[i : i + 16]) for i in range(0, len(ids), 16)]
         events.append(event)
     return events
 

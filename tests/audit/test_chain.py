@@ -94,7 +94,7 @@ def _event(n: int) -> AuditEvent:
         variables={"first": n, "nested": {"amount": 1.5e20}},
         outcome="ok",
         error_codes=[],
-        customers=[],
+        customers=b"",
         fields={"Customer": {"name": "full"}},
         changes=[],
     )

@@ -244,7 +244,6 @@ class Customer:
         filled directly (a page holds up to 1,000 of them; see bench/)."""
         if not rows:
             return []
-        note_rows("Customer", rows)
         keys = set(rows[0].keys())
         present = [name for name in _PLAIN if name in keys]
         as_text = [name for name in _AS_TEXT if name in keys]
@@ -285,6 +284,7 @@ class Customer:
                 if hidden:
                     values["redacted"] = frozenset(hidden)
             customers.append(customer)
+        note_rows("Customer", rows, [c.redacted for c in customers], _ATTRIBUTES)
         return customers
 
 

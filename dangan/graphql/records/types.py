@@ -218,7 +218,6 @@ def from_rows(cls: type[RecordObject], table: str, rows: Sequence[Any]) -> list[
     """Instances for rows of one query (the row shape is read once)."""
     if not rows:
         return []
-    note_rows(cls.__name__, rows)
     attributes, as_text = _ATTRIBUTES[table], _AS_TEXT[table]
     shape = list(rows[0].keys())  # asyncpg records: ``in`` would test the values
     keys = [key for key in shape if key in attributes]
@@ -238,4 +237,5 @@ def from_rows(cls: type[RecordObject], table: str, rows: Sequence[Any]) -> list[
         if hidden:
             values["redacted"] = frozenset(hidden)
         objects.append(instance)
+    note_rows(cls.__name__, rows, [o.redacted for o in objects])
     return objects
