@@ -289,3 +289,47 @@ async def test_no_event_no_answer_and_nothing_written(api: Api, world: World) ->
         )
 
     assert await run_in_tenant(tenant, created) == 0
+
+
+ADD_CONTACT = """mutation AuditAddContact($customer: ID!, $input: ContactPersonInput!) {
+  addContactPerson(customerId: $customer, input: $input) { id phone }
+}"""
+CONTACTS = """query AuditContacts($id: ID!) {
+  customer(id: $id) { id contactPersons { name phone title } }
+}"""
+
+
+async def test_records_count_with_their_customer_and_their_own_field_levels(
+    api: Api, world: World, settings: Settings
+) -> None:
+    phone = make_mobile(random.Random("audit-contact"))
+    admin = world["alpha"].tokens["admin"]
+    created, _ = await post(
+        api, "alpha", admin, CREATE, {"input": {"kind": "ENTERPRISE", "name": f"{PREFIX}戊"}}
+    )
+    customer_id = created.body["data"]["createCustomer"]["id"]
+    contact = {"name": "王小明", "phone": phone, "title": "采购经理"}
+    added, add_id = await post(
+        api, "alpha", admin, ADD_CONTACT, {"customer": customer_id, "input": contact}
+    )
+    assert not added.body.get("errors"), added.body
+
+    _, read_id = await post(
+        api, "alpha", world["alpha"].tokens["auditor"], CONTACTS, {"id": customer_id}
+    )
+
+    add_event = await event_of(world["alpha"].ref, add_id)
+    (change,) = add_event["changes"]
+    key = audit_key(settings.secret_key)
+    assert (change["action"], change["recordType"]) == ("add", "contact_person")
+    assert change["fields"]["phone"] == {"old": None, "new": keyed_hash(key, phone)}
+    assert change["fields"]["title"] == {"old": None, "new": "采购经理"}
+    assert phone not in as_text(add_event) and "王小明" not in as_text(add_event)
+    read_event = await event_of(world["alpha"].ref, read_id)
+    assert read_event["customers"] == [uuid.UUID(customer_id)]
+    # The auditor sees contact details masked, the basic title in full.
+    assert read_event["fields"]["ContactPerson"] == {
+        "name": "masked",
+        "phone": "masked",
+        "title": "full",
+    }
