@@ -38,10 +38,13 @@ _GIVEN = (
 )
 COLUMNS = ("seq", "at", *(name for name, _ in _GIVEN), "prev_hash", "hash")
 _PARAMS = ", ".join(f"${n}::{kind}" for n, (_, kind) in enumerate(_GIVEN, start=1))
+_DURABILITY = len(_GIVEN) + 1  # the parameter: synchronous_commit for this transaction
 _APPEND = (
     "WITH head AS (SELECT last_seq, last_hash FROM audit_head FOR UPDATE),"
+    " durability AS (SELECT set_config('synchronous_commit',"
+    f" coalesce(${_DURABILITY}, current_setting('synchronous_commit')), true)),"
     f" event AS (SELECT ROW(h.last_seq + 1, now(), {_PARAMS}, h.last_hash, NULL)::audit_event"
-    " AS e FROM head h),"
+    " AS e FROM head h, durability),"
     f" written AS (INSERT INTO audit_event ({', '.join(COLUMNS)})"
     f" SELECT {', '.join(f'(e).{name}' for name in COLUMNS[:-1])}, audit_event_hash(e)"
     " FROM event RETURNING seq, hash)"
@@ -71,8 +74,18 @@ class AuditEvent:
     changes: list[dict[str, Any]]
 
 
-async def append_event(session: TenantSession, event: AuditEvent) -> int:
-    """Append ``event`` to the open tenant transaction's chain; returns its number."""
+async def append_event(
+    session: TenantSession, event: AuditEvent, *, flush_at_commit: bool = True
+) -> int:
+    """Append ``event`` to the open tenant transaction's chain; returns its number.
+
+    ``flush_at_commit=False`` lets the commit return before the WAL reaches the disk
+    (``synchronous_commit = off`` for this transaction only): PostgreSQL's WAL writer
+    flushes such commits together within a fraction of a second. The event is still
+    written, chained and committed with the request or not at all; only a crash of the
+    database server in that window could lose it. For reads, whose transaction would
+    otherwise not flush at all, this is the batching that keeps the trail cheap.
+    """
     seq: int | None = await session.fetchval(
         _APPEND,
         event.request_id,
@@ -90,6 +103,7 @@ async def append_event(session: TenantSession, event: AuditEvent) -> int:
         event.customers,
         orjson.dumps(event.fields).decode(),
         orjson.dumps(event.changes).decode(),
+        None if flush_at_commit else "off",
     )
     if seq is None:
         raise RuntimeError("the tenant's audit head is missing: the event was not written")

@@ -108,4 +108,6 @@ async def record_request(facts: RequestFacts, collector: AuditCollector, key: by
         fields=collector.fields_summary(),
         changes=changes,
     )
-    return await append_event(raw_connection(), event)
+    # A read need not wait for the disk (see append_event); a mutation's writes do.
+    flush = facts.operation_type != "query"
+    return await append_event(raw_connection(), event, flush_at_commit=flush)
