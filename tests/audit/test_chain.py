@@ -187,3 +187,17 @@ async def test_an_untouched_chain_verifies_with_progress(chain: TenantRef) -> No
 
     assert report.ok and report.events == report.head_seq == EVENTS
     assert seen == [(3, EVENTS), (6, EVENTS), (8, EVENTS)]
+
+
+async def test_a_read_commits_without_waiting_for_the_flush_a_write_waits(
+    chain: TenantRef,
+) -> None:
+    async def append(flush: bool) -> str:
+        conn = raw_connection()
+        await append_event(conn, _event(EVENTS + 1), flush_at_commit=flush)
+        setting: str = await conn.fetchval("SHOW synchronous_commit")
+        return setting
+
+    assert await run_in_tenant(chain, lambda: append(False)) == "off"
+    assert await run_in_tenant(chain, lambda: append(True)) == "on"
+    assert (await verify_chain(chain)).events == EVENTS + 2
