@@ -87,8 +87,8 @@ def note_rows(
 ) -> None:
     """Record rows of one query about to go out as ``kind`` objects: their customers
     (``id`` for customers, ``customer_id`` for records) and each field's levels.
-    ``redacted``: per row, the names hidden from the caller; ``names``: column → field
-    name where they differ (as in ``redacted``)."""
+    ``redacted``: the names hidden from the caller, one set per row that had any;
+    ``names``: column → field name where they differ (as in ``redacted``)."""
     collector = _current.get()
     if collector is None or not rows:
         return
@@ -99,8 +99,7 @@ def note_rows(
         collector.id_chunks.append(_packed_ids(map(itemgetter(id_key), rows)))
     hidden_counts: Counter[str] = Counter()
     for names_hidden in redacted:
-        if names_hidden:
-            hidden_counts.update(names_hidden)
+        hidden_counts.update(names_hidden)
     levels = collector.fields.setdefault(kind, {})
     total = len(rows)
     for column in shape:

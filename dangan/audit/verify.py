@@ -25,7 +25,8 @@ from dangan.tenants.scope import TenantRef, raw_connection, tenant_transaction
 ProgressCallback = Callable[[int, int], None]
 
 _BATCH = (
-    "SELECT seq, prev_hash, hash, audit_event_hash(e) AS recomputed FROM audit_event e"
+    "SELECT seq, prev_hash, hash,"
+    " audit_event_hash(e, encode(sha256(e.customers), 'hex')) AS recomputed FROM audit_event e"
     " WHERE seq > $1 ORDER BY seq LIMIT $2"
 )
 

@@ -617,9 +617,10 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
         -- The hash of an event: sha256 of the previous hash and the event's content as
         -- jsonb text (a canonical form: sorted keys, normalised numbers; the time as epoch
         -- seconds, independent of the session's time zone; the customer ids by their
-        -- sha256). Computed in SQL both when the event is written and when it is
-        -- verified, so both read the same bytes.
-        CREATE FUNCTION audit_event_hash(e audit_event) RETURNS text
+        -- sha256, which the writer computes as it sends them and `verify` from the row).
+        -- Computed in SQL both when the event is written and when it is verified, so
+        -- both read the same bytes.
+        CREATE FUNCTION audit_event_hash(e audit_event, customers_sha256 text) RETURNS text
         LANGUAGE sql STABLE AS $$
             SELECT encode(sha256(convert_to(e.prev_hash || jsonb_build_object(
                 'seq', e.seq, 'at', extract(epoch FROM e.at), 'request_id', e.request_id,
@@ -628,7 +629,7 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
                 'operation_type', e.operation_type, 'operation_name', e.operation_name,
                 'document_sha256', e.document_sha256, 'variables', e.variables,
                 'outcome', e.outcome, 'error_codes', e.error_codes,
-                'customers', encode(sha256(e.customers), 'hex'),
+                'customers', customers_sha256,
                 'fields', e.fields, 'changes', e.changes)::text, 'UTF8')), 'hex')
         $$;
         -- The changes a mutation wrote are found by their transaction's time (now()).

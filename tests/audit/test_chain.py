@@ -4,6 +4,7 @@ directly in SQL is found by ``verify_chain``, which names the first broken event
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -94,7 +95,7 @@ def _event(n: int) -> AuditEvent:
         variables={"first": n, "nested": {"amount": 1.5e20}},
         outcome="ok",
         error_codes=[],
-        customers=b"",
+        customers=uuid.UUID(int=n).bytes + uuid.UUID(int=n + 100).bytes,
         fields={"Customer": {"name": "full"}},
         changes=[],
     )
@@ -108,7 +109,10 @@ async def _tamper(tenant: TenantRef, *statements: str) -> None:
     await run_in_tenant(tenant, run)
 
 
-REHASH = "UPDATE audit_event e SET hash = audit_event_hash(e) WHERE seq = {seq}"
+REHASH = (
+    "UPDATE audit_event e SET hash = audit_event_hash(e, encode(sha256(e.customers), 'hex'))"
+    " WHERE seq = {seq}"
+)
 
 
 @pytest.mark.parametrize(
@@ -118,6 +122,11 @@ REHASH = "UPDATE audit_event e SET hash = audit_event_hash(e) WHERE seq = {seq}"
         (["UPDATE audit_event SET actor_id = 99 WHERE seq = 3"], 3, "edited"),
         (["UPDATE audit_event SET variables = '{\"first\": 4}' WHERE seq = 4"], 4, "edited"),
         (["UPDATE audit_event SET at = at + interval '1 second' WHERE seq = 2"], 2, "edited"),
+        (
+            ["UPDATE audit_event SET customers = substring(customers FROM 17) WHERE seq = 6"],
+            6,
+            "edited",
+        ),
         # …and its hash made to fit: the next event no longer follows it.
         (
             ["UPDATE audit_event SET operation_name = 'Other' WHERE seq = 5", REHASH.format(seq=5)],
