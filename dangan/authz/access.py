@@ -26,6 +26,8 @@ from dangan.services.callers import Caller
 # such fields as strings).
 TEXT_CAST = frozenset({"birthday", "amount"})
 HIDDEN_FLAG = "__hidden__"
+# Set on rows whose value went out masked (for the audit trail, dangan.audit).
+MASKED_FLAG = "__masked__"
 RECORD_ALIAS = "r"
 
 
@@ -135,9 +137,10 @@ class CustomerAccess:
 class Projection:
     """A two-level select: the inner query reads the needed columns and evaluates each
     distinct policy predicate once per row (``__p0``, ``__p1``…); the outer one picks,
-    per column, the full value, its masked form or NULL from those flags, and a hidden
-    flag for ``extensions.redacted``. (Repeating a class's predicate in every column's
-    CASE made PostgreSQL plan ~5 EXISTS per field: 11–15 ms of planning per page.)"""
+    per column, the full value, its masked form or NULL from those flags, a hidden
+    flag for ``extensions.redacted`` and, where a masked form exists, a masked flag
+    (for the audit trail). (Repeating a class's predicate in every column's CASE made
+    PostgreSQL plan ~5 EXISTS per field: 11–15 ms of planning per page.)"""
 
     def __init__(self, alias: str = CUSTOMER_ALIAS) -> None:
         self.alias = alias  # of the table the columns come from, and of the inner query
@@ -173,6 +176,10 @@ class Projection:
             masked_flag = self._flag(access.masked)
             branches.append(f"WHEN {masked_flag} THEN {masked}")
             shown = f"({full} OR {masked_flag})"
+            self.outer.append(
+                f"COALESCE(NOT COALESCE({full}, FALSE) AND {masked_flag}, FALSE)"
+                f" AS {MASKED_FLAG}{column}"
+            )
         self.outer += [
             f"CASE {' '.join(branches)} END AS {column}",
             f"NOT COALESCE({shown}, FALSE) AS {HIDDEN_FLAG}{column}",

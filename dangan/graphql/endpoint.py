@@ -2,7 +2,8 @@
 
 Order of checks, each with its own HTTP status:
 tenant known (404) → credential valid (401) and of this tenant (403) → document within
-limits and valid (400) → executed inside the tenant transaction (200). The only thing an
+limits and valid (400) → executed inside the tenant transaction (200), whose audit event
+is written in that transaction before it commits (fail closed). The only thing an
 anonymous caller may run is the ``login`` mutation.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -28,9 +30,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.types import ExecutionResult
 
+from dangan.audit.collector import collecting
+from dangan.audit.recorder import RequestFacts, record_request
+from dangan.audit.redaction import audit_key
 from dangan.graphql.context import Context
 from dangan.graphql.documents import parse_document, validation_errors
-from dangan.graphql.errors import error_body, format_error
+from dangan.graphql.errors import error_body, error_code, format_error
 from dangan.graphql.graphiql import graphiql_page
 from dangan.graphql.limits import Limits, check_limits
 from dangan.graphql.schema import schema
@@ -159,8 +164,29 @@ async def _prepare(request: Request, settings: Settings, slug: str) -> Prepared:
     return Prepared(tenant, caller, body, operation)
 
 
-async def _execute(prepared: Prepared, context: Context) -> ExecutionResult:
+def _audit_facts(
+    prepared: Prepared, context: Context, request: Request, result: ExecutionResult
+) -> RequestFacts:
+    name = prepared.operation.name
+    return RequestFacts(
+        request_id=context.request_id,
+        caller=context.caller,
+        client_address=context.client_address,
+        user_agent=request.headers.get("user-agent"),
+        operation_type=prepared.operation.operation.value,
+        operation_name=name.value if name else prepared.body.get("operationName"),
+        document=prepared.body["query"],
+        variables=prepared.body.get("variables") or {},
+        error_codes=[error_code(e) for e in result.errors or ()],
+    )
+
+
+async def _execute(prepared: Prepared, context: Context, request: Request) -> ExecutionResult:
+    """Execute the operation and write its audit event in the same tenant transaction
+    (dangan.audit): if the event cannot be written, nothing commits and the request
+    fails as INTERNAL."""
     body = prepared.body
+    key = audit_key(context.settings.secret_key)
 
     async def execute() -> ExecutionResult:
         result = await schema.execute(
@@ -174,10 +200,22 @@ async def _execute(prepared: Prepared, context: Context) -> ExecutionResult:
                 raise error.original_error  # roll back; run_in_tenant tries once more
         return result
 
+    async def execute_and_record() -> ExecutionResult:
+        with collecting() as collector:
+            result = await execute()
+            facts = _audit_facts(prepared, context, request, result)
+            await record_request(facts, collector, key)
+        return result
+
     if _is_anonymous_allowed(prepared.operation):
-        # Signing in reads only platform tables, which the tenant role cannot see.
-        return await execute()
-    return await run_in_tenant(prepared.tenant, execute)
+        # Signing in reads only platform tables, which the tenant role cannot see; its
+        # event is written afterwards in a transaction of its own.
+        with collecting() as collector:
+            result = await execute()
+        facts = _audit_facts(prepared, context, request, result)
+        await run_in_tenant(prepared.tenant, partial(record_request, facts, collector, key))
+        return result
+    return await run_in_tenant(prepared.tenant, execute_and_record)
 
 
 async def graphql_endpoint(request: Request) -> Response:
@@ -206,7 +244,7 @@ async def graphql_endpoint(request: Request) -> Response:
             objects=request.app.state.objects,
             jobs=request.app.state.jobs,
         )
-        result = await _execute(prepared, context)
+        result = await _execute(prepared, context, request)
         payload: dict[str, Any] = {"data": result.data}
         if context.redacted:
             payload["extensions"] = {"redacted": context.redacted}

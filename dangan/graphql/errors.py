@@ -22,6 +22,16 @@ def error_body(message: str, code: str, **extensions: Any) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": code, **extensions}}
 
 
+def error_code(error: GraphQLError) -> str:
+    """The ``extensions.code`` :func:`format_error` gives ``error`` (without logging)."""
+    original = error.original_error
+    if isinstance(original, DanganError):
+        return original.code
+    if original is None or isinstance(original, GraphQLError):
+        return "BAD_USER_INPUT"
+    return "INTERNAL"
+
+
 def format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     original = error.original_error
     body: dict[str, Any]

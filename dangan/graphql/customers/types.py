@@ -11,6 +11,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from dangan.audit.collector import note_rows
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.attachments import Attachment, customer_attachments
 from dangan.graphql.changes.types import CustomerChange
@@ -256,6 +257,7 @@ class Customer:
         enums = [(name, table) for name, table in _ENUMS.items() if name in keys]
         make = object.__new__
         customers = []
+        hidden_sets: list[frozenset[str]] = []  # of the rows with hidden values (audit)
         for row in rows:
             customer = make(cls)
             values = customer.__dict__
@@ -281,8 +283,10 @@ class Customer:
                 hidden = [name for key, name in flags if row[key]]
                 hidden += [_LABELS[name] for name in hidden if name in _LABELS]
                 if hidden:
-                    values["redacted"] = frozenset(hidden)
+                    values["redacted"] = redacted = frozenset(hidden)
+                    hidden_sets.append(redacted)
             customers.append(customer)
+        note_rows("Customer", rows, hidden_sets, _ATTRIBUTES)
         return customers
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from dangan.audit.collector import note_rows
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.people import Staff
 from dangan.models.records import RECORD_TYPES, RecordType
@@ -223,6 +224,7 @@ def from_rows(cls: type[RecordObject], table: str, rows: Sequence[Any]) -> list[
     flags = [key for key in shape if key.startswith(HIDDEN_FLAG)]
     empty: dict[str, Any] = {**dict.fromkeys(attributes), "redacted": frozenset()}
     objects = []
+    hidden_sets: list[frozenset[str]] = []  # of the rows with hidden values (audit)
     for row in rows:
         instance = object.__new__(cls)
         values = instance.__dict__
@@ -234,6 +236,8 @@ def from_rows(cls: type[RecordObject], table: str, rows: Sequence[Any]) -> list[
             values[key] = value
         hidden = [key[len(HIDDEN_FLAG) :] for key in flags if row[key]]
         if hidden:
-            values["redacted"] = frozenset(hidden)
+            values["redacted"] = redacted = frozenset(hidden)
+            hidden_sets.append(redacted)
         objects.append(instance)
+    note_rows(cls.__name__, rows, hidden_sets)
     return objects

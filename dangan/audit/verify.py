@@ -1,0 +1,122 @@
+"""Checking a tenant's audit chain: every event recomputed, in order, against its
+neighbours and the head — the first broken link is named.
+
+What each finding means:
+- ``missing``: a number is skipped (an event was deleted), or the head counts more
+  events than the chain holds (the last ones were deleted);
+- ``edited``: an event's content no longer gives its hash;
+- ``unlinked``: an event does not carry the hash of the one before it (an event before
+  it was replaced, inserted or moved, with its own hash made to fit);
+- ``inserted``: an event numbered out of order, or beyond the head;
+- ``head``: the head's last hash is not the last event's.
+
+Deleting the newest events and rewinding the head to match cannot be seen from inside
+the database; checkpoints of the head kept elsewhere (issue 6, S3) are for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dangan.audit.chain import GENESIS_HASH
+from dangan.tenants.scope import TenantRef, raw_connection, tenant_transaction
+
+ProgressCallback = Callable[[int, int], None]
+
+_BATCH = (
+    "SELECT seq, prev_hash, hash,"
+    " audit_event_hash(e, encode(sha256(e.customers), 'hex')) AS recomputed FROM audit_event e"
+    " WHERE seq > $1 ORDER BY seq LIMIT $2"
+)
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    seq: int
+    problem: str  # missing | edited | unlinked | inserted | head
+    message: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    events: int  # events found sound, in order, before the first broken one
+    head_seq: int
+    broken: BrokenLink | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+class _Walk:
+    """The chain read so far: the next number expected and the hash it must carry."""
+
+    def __init__(self) -> None:
+        self.expected = 1
+        self.prev_hash = GENESIS_HASH
+
+    def check(self, seq: int, prev_hash: str, hash_: str, recomputed: str) -> BrokenLink | None:
+        if seq < self.expected:
+            return BrokenLink(seq, "inserted", f"event {seq} is numbered out of order")
+        if seq > self.expected:
+            gap = f"{self.expected}" if seq == self.expected + 1 else f"{self.expected}–{seq - 1}"
+            return BrokenLink(self.expected, "missing", f"event(s) {gap} are missing (deleted)")
+        if recomputed != hash_:
+            return BrokenLink(seq, "edited", f"event {seq} no longer matches its hash (edited)")
+        if prev_hash != self.prev_hash:
+            return BrokenLink(
+                seq,
+                "unlinked",
+                f"event {seq} does not carry the hash of event {seq - 1} (an event before it"
+                " was replaced, inserted or moved)",
+            )
+        self.expected += 1
+        self.prev_hash = hash_
+        return None
+
+    def check_head(self, last_seq: int, last_hash: str) -> BrokenLink | None:
+        count = self.expected - 1
+        if count < last_seq:
+            return BrokenLink(
+                count + 1,
+                "missing",
+                f"the head counts {last_seq} events but the chain ends at event {count}"
+                " (the newest events were deleted)",
+            )
+        if count > last_seq:
+            return BrokenLink(
+                last_seq + 1, "inserted", f"events after the head's last ({last_seq}) were added"
+            )
+        if last_hash != self.prev_hash:
+            return BrokenLink(count, "head", f"the head's hash is not that of event {count}")
+        return None
+
+
+async def verify_chain(
+    tenant: TenantRef, *, batch_size: int = 5000, on_progress: ProgressCallback | None = None
+) -> ChainReport:
+    """Walk ``tenant``'s chain in order, in batches, in one consistent snapshot (events
+    appended meanwhile are neither seen nor reported)."""
+    async with tenant_transaction(tenant):
+        conn = raw_connection()
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        head = await conn.fetchrow("SELECT last_seq, last_hash FROM audit_head")
+        walk = _Walk()
+        after = 0
+        while True:
+            rows = await conn.fetch(_BATCH, after, batch_size)
+            for row in rows:
+                broken = walk.check(row["seq"], row["prev_hash"], row["hash"], row["recomputed"])
+                if broken is not None:
+                    return ChainReport(walk.expected - 1, head["last_seq"], broken)
+            if on_progress is not None:
+                on_progress(walk.expected - 1, head["last_seq"])
+            if len(rows) < batch_size:
+                break
+            after = rows[-1]["seq"]
+        broken = walk.check_head(head["last_seq"], head["last_hash"])
+        sound = walk.expected - 1
+        if broken is not None and broken.problem != "head":
+            sound = min(sound, broken.seq - 1)
+        return ChainReport(sound, head["last_seq"], broken)
