@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     export_approval_threshold: int = Field(default=500, ge=0)
     archive_download_seconds: int = Field(default=300, ge=10)
 
+    # Audit events of reads commit without waiting for the disk (PostgreSQL's WAL writer
+    # flushes them together within a fraction of a second; only a database crash in that
+    # window could lose one). True: every read's commit waits for its event to be on disk.
+    audit_flush_reads: bool = False
+
     # Where `dangan demo` writes tokens and keys; tests point it elsewhere.
     demo_customers_per_tenant: int = Field(default=1000, ge=0)
 

@@ -86,9 +86,12 @@ async def _changes_written(key: bytes) -> list[dict[str, Any]]:
     ]
 
 
-async def record_request(facts: RequestFacts, collector: AuditCollector, key: bytes) -> int:
+async def record_request(
+    facts: RequestFacts, collector: AuditCollector, key: bytes, *, flush_reads: bool = False
+) -> int:
     """Append the request's event to the tenant's chain; returns its number. Raises
-    if it cannot be written, so the caller's transaction rolls back (fail closed)."""
+    if it cannot be written, so the caller's transaction rolls back (fail closed).
+    ``flush_reads``: a read's commit waits for the disk too (settings.audit_flush_reads)."""
     caller = facts.caller
     changes = await _changes_written(key) if facts.operation_type == "mutation" else []
     event = AuditEvent(
@@ -109,5 +112,5 @@ async def record_request(facts: RequestFacts, collector: AuditCollector, key: by
         changes=changes,
     )
     # A read need not wait for the disk (see append_event); a mutation's writes do.
-    flush = facts.operation_type != "query"
+    flush = flush_reads or facts.operation_type != "query"
     return await append_event(raw_connection(), event, flush_at_commit=flush)

@@ -186,7 +186,8 @@ async def _execute(prepared: Prepared, context: Context, request: Request) -> Ex
     (dangan.audit): if the event cannot be written, nothing commits and the request
     fails as INTERNAL."""
     body = prepared.body
-    key = audit_key(context.settings.secret_key)
+    settings = context.settings
+    key = audit_key(settings.secret_key)
 
     async def execute() -> ExecutionResult:
         result = await schema.execute(
@@ -204,7 +205,7 @@ async def _execute(prepared: Prepared, context: Context, request: Request) -> Ex
         with collecting() as collector:
             result = await execute()
             facts = _audit_facts(prepared, context, request, result)
-            await record_request(facts, collector, key)
+            await record_request(facts, collector, key, flush_reads=settings.audit_flush_reads)
         return result
 
     if _is_anonymous_allowed(prepared.operation):
@@ -213,7 +214,10 @@ async def _execute(prepared: Prepared, context: Context, request: Request) -> Ex
         with collecting() as collector:
             result = await execute()
         facts = _audit_facts(prepared, context, request, result)
-        await run_in_tenant(prepared.tenant, partial(record_request, facts, collector, key))
+        await run_in_tenant(
+            prepared.tenant,
+            partial(record_request, facts, collector, key, flush_reads=settings.audit_flush_reads),
+        )
         return result
     return await run_in_tenant(prepared.tenant, execute_and_record)
 

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from dangan.audit.chain import AuditEvent, append_event
+from dangan.audit.collector import AuditCollector
+from dangan.audit.recorder import RequestFacts, record_request
 from dangan.audit.verify import verify_chain
 from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
@@ -210,3 +212,26 @@ async def test_a_read_commits_without_waiting_for_the_flush_a_write_waits(
     assert await run_in_tenant(chain, lambda: append(False)) == "off"
     assert await run_in_tenant(chain, lambda: append(True)) == "on"
     assert (await verify_chain(chain)).events == EVENTS + 2
+
+
+async def test_reads_can_be_made_to_wait_for_the_flush_too(chain: TenantRef) -> None:
+    """DANGAN_AUDIT_FLUSH_READS: a query's event is on disk before its answer leaves."""
+    facts = RequestFacts(
+        request_id="r-flush",
+        caller=None,
+        client_address=None,
+        user_agent=None,
+        operation_type="query",
+        operation_name=None,
+        document="{ me { id } }",
+        variables={},
+        error_codes=[],
+    )
+
+    async def record(flush_reads: bool) -> str:
+        await record_request(facts, AuditCollector(), b"k" * 32, flush_reads=flush_reads)
+        setting: str = await raw_connection().fetchval("SHOW synchronous_commit")
+        return setting
+
+    assert await run_in_tenant(chain, lambda: record(False)) == "off"
+    assert await run_in_tenant(chain, lambda: record(True)) == "on"
