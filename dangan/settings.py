@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     # flushes them together within a fraction of a second; only a database crash in that
     # window could lose one). True: every read's commit waits for its event to be on disk.
     audit_flush_reads: bool = False
+    # Checkpoints of each tenant's audit head, in the bucket ``<s3_bucket>-audit`` (made
+    # with object lock): kept locked this many days (default: the Cybersecurity Law's six
+    # months of logs), in this object-lock mode (COMPLIANCE: not even the bucket's owner
+    # can shorten it).
+    audit_checkpoint_retention_days: int = Field(default=180, ge=1)
+    audit_object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+
+    @property
+    def audit_bucket(self) -> str:
+        return f"{self.s3_bucket}-audit"
 
     # Where `dangan demo` writes tokens and keys; tests point it elsewhere.
     demo_customers_per_tenant: int = Field(default=1000, ge=0)

@@ -11,15 +11,17 @@ only after authorization.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import io
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import S3Error
+from minio.retention import Retention
 from minio.sseconfig import Rule, SSEConfig
 
 from dangan.devstack import Endpoints
@@ -41,11 +43,36 @@ def ensure_bucket(client: Minio, bucket: str) -> None:
     client.set_bucket_encryption(bucket, SSEConfig(Rule.new_sse_s3_rule()))
 
 
+def ensure_locked_bucket(client: Minio, bucket: str) -> bool:
+    """Create ``bucket`` with object lock (and so versioning) if it is missing; True if
+    its objects can be locked. Object lock can only be chosen when a bucket is created:
+    a bucket that exists without it stays without it (the caller writes unlocked)."""
+    if not client.bucket_exists(bucket):
+        client.make_bucket(bucket, object_lock=True)
+    client.set_bucket_encryption(bucket, SSEConfig(Rule.new_sse_s3_rule()))
+    try:
+        client.get_object_lock_config(bucket)
+    except S3Error as exc:
+        if exc.code == "ObjectLockConfigurationNotFoundError":
+            return False
+        raise
+    return True
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     size: int
     content_type: str | None
     encrypted: bool
+    lock_mode: str | None = None
+    locked_until: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    key: str
+    version_id: str | None
+    deleted: bool  # a delete marker: the object "removed", its versions still there
 
 
 class ObjectStore:
@@ -83,6 +110,8 @@ class ObjectStore:
             size=int(found.size or 0),
             content_type=found.content_type,
             encrypted=bool(headers.get("x-amz-server-side-encryption")),
+            lock_mode=headers.get("x-amz-object-lock-mode"),
+            locked_until=headers.get("x-amz-object-lock-retain-until-date"),
         )
 
     async def sha256(self, key: str) -> str:
@@ -111,9 +140,41 @@ class ObjectStore:
             content_type=content_type,
         )
 
-    async def get_bytes(self, key: str) -> bytes:
+    async def put_locked(
+        self, key: str, data: bytes, content_type: str, *, mode: str, until: datetime
+    ) -> None:
+        """Write an object that cannot be deleted (nor its content changed: a write to the
+        same key makes a new version) before ``until``. S3 wants a checksum of a locked
+        upload: SHA-256, sent as ``x-amz-checksum-sha256``."""
+        checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+        await asyncio.to_thread(
+            self.client.put_object,
+            self.bucket,
+            key,
+            io.BytesIO(data),
+            len(data),
+            content_type=content_type,
+            metadata={"x-amz-checksum-sha256": checksum, "x-amz-sdk-checksum-algorithm": "SHA256"},
+            retention=Retention(mode, until),
+        )
+
+    async def versions(self, prefix: str) -> list[ObjectVersion]:
+        """Every version (and delete marker) of the objects under ``prefix``."""
+
+        def listing() -> list[ObjectVersion]:
+            found = self.client.list_objects(
+                self.bucket, prefix=prefix, recursive=True, include_version=True
+            )
+            return [
+                ObjectVersion(str(item.object_name), item.version_id, item.is_delete_marker)
+                for item in found
+            ]
+
+        return await asyncio.to_thread(listing)
+
+    async def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
         def read() -> bytes:
-            response = self.client.get_object(self.bucket, key)
+            response = self.client.get_object(self.bucket, key, version_id=version_id)
             try:
                 return bytes(response.read())
             finally:
@@ -141,8 +202,10 @@ class ObjectStore:
             self.client.copy_object, self.bucket, target, CopySource(self.bucket, source)
         )
 
-    async def remove(self, key: str) -> None:
-        await asyncio.to_thread(self.client.remove_object, self.bucket, key)
+    async def remove(self, key: str, version_id: str | None = None) -> None:
+        """Remove an object (in a versioned bucket: hide it behind a delete marker), or
+        one version of it (refused while that version is locked)."""
+        await asyncio.to_thread(self.client.remove_object, self.bucket, key, version_id=version_id)
 
 
 def _quote(filename: str) -> str:

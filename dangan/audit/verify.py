@@ -8,18 +8,24 @@ What each finding means:
 - ``unlinked``: an event does not carry the hash of the one before it (an event before
   it was replaced, inserted or moved, with its own hash made to fit);
 - ``inserted``: an event numbered out of order, or beyond the head;
-- ``head``: the head's last hash is not the last event's.
+- ``head``: the head's last hash is not the last event's;
+- ``checkpoint``: the chain no longer holds a checkpoint kept in S3 (see
+  :mod:`dangan.audit.checkpoints`): it ends before the checkpoint (the newest events
+  were deleted and the head rewound) or its event there has another hash (the chain was
+  rewritten, hashes recomputed, at or before that event);
+- ``s3``: a checkpoint object itself was tampered with in S3.
 
-Deleting the newest events and rewinding the head to match cannot be seen from inside
-the database; checkpoints of the head kept elsewhere (issue 6, S3) are for that.
+Without checkpoints, deleting the newest events and rewinding the head to match cannot
+be seen from inside the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dangan.audit.chain import GENESIS_HASH
+from dangan.audit.checkpoints import Checkpoint
 from dangan.tenants.scope import TenantRef, raw_connection, tenant_transaction
 
 ProgressCallback = Callable[[int, int], None]
@@ -34,7 +40,7 @@ _BATCH = (
 @dataclass(frozen=True)
 class BrokenLink:
     seq: int
-    problem: str  # missing | edited | unlinked | inserted | head
+    problem: str  # missing | edited | unlinked | inserted | head | checkpoint | s3
     message: str
 
 
@@ -50,11 +56,14 @@ class ChainReport:
 
 
 class _Walk:
-    """The chain read so far: the next number expected and the hash it must carry."""
+    """The chain read so far: the next number expected and the hash it must carry, and
+    the last event a checkpoint vouches for."""
 
-    def __init__(self) -> None:
+    def __init__(self, checkpoints: dict[int, str]) -> None:
         self.expected = 1
         self.prev_hash = GENESIS_HASH
+        self.checkpoints = checkpoints
+        self.anchored = 0
 
     def check(self, seq: int, prev_hash: str, hash_: str, recomputed: str) -> BrokenLink | None:
         if seq < self.expected:
@@ -71,6 +80,16 @@ class _Walk:
                 f"event {seq} does not carry the hash of event {seq - 1} (an event before it"
                 " was replaced, inserted or moved)",
             )
+        kept = self.checkpoints.get(seq)
+        if kept is not None:
+            if kept != hash_:
+                return BrokenLink(
+                    seq,
+                    "checkpoint",
+                    f"checkpoint {seq}: hash differs (the chain was rewritten at or before"
+                    f" event {seq})",
+                )
+            self.anchored = seq
         self.expected += 1
         self.prev_hash = hash_
         return None
@@ -90,33 +109,70 @@ class _Walk:
             )
         if last_hash != self.prev_hash:
             return BrokenLink(count, "head", f"the head's hash is not that of event {count}")
+        beyond = [seq for seq in self.checkpoints if seq > count]
+        if beyond:
+            return BrokenLink(
+                min(beyond),
+                "checkpoint",
+                f"checkpoint {min(beyond)}: chain ends at {count} (the newest events were"
+                " deleted and the head rewound)",
+            )
         return None
+
+    def sound(self, broken: BrokenLink | None) -> int:
+        """How many events are sound before ``broken``: those a checkpoint vouches for,
+        when the chain fails a checkpoint."""
+        count = self.expected - 1
+        if broken is None or broken.problem == "head":
+            return count
+        if broken.problem == "checkpoint":
+            return min(count, self.anchored)
+        return min(count, broken.seq - 1)
 
 
 async def verify_chain(
-    tenant: TenantRef, *, batch_size: int = 5000, on_progress: ProgressCallback | None = None
+    tenant: TenantRef,
+    *,
+    checkpoints: Sequence[Checkpoint] = (),
+    batch_size: int = 5000,
+    on_progress: ProgressCallback | None = None,
 ) -> ChainReport:
     """Walk ``tenant``'s chain in order, in batches, in one consistent snapshot (events
-    appended meanwhile are neither seen nor reported)."""
+    appended meanwhile are neither seen nor reported), checking it holds ``checkpoints``
+    (from :func:`dangan.audit.checkpoints.list_checkpoints`). The first broken link, in
+    event order, is named: a checkpoint tampered with in S3 counts at its number."""
+    tampered = next((c for c in checkpoints if c.tampered is not None), None)
+    report = await _walk_chain(
+        tenant, {c.seq: c.hash for c in checkpoints if c.tampered is None}, batch_size, on_progress
+    )
+    if tampered is None or (report.broken is not None and report.broken.seq <= tampered.seq):
+        return report
+    broken = BrokenLink(tampered.seq, "s3", f"checkpoint {tampered.seq}: {tampered.tampered}")
+    return ChainReport(min(report.events, tampered.seq - 1), report.head_seq, broken)
+
+
+async def _walk_chain(
+    tenant: TenantRef,
+    checkpoints: dict[int, str],
+    batch_size: int,
+    on_progress: ProgressCallback | None,
+) -> ChainReport:
     async with tenant_transaction(tenant):
         conn = raw_connection()
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         head = await conn.fetchrow("SELECT last_seq, last_hash FROM audit_head")
-        walk = _Walk()
+        walk = _Walk(checkpoints)
         after = 0
         while True:
             rows = await conn.fetch(_BATCH, after, batch_size)
             for row in rows:
                 broken = walk.check(row["seq"], row["prev_hash"], row["hash"], row["recomputed"])
                 if broken is not None:
-                    return ChainReport(walk.expected - 1, head["last_seq"], broken)
+                    return ChainReport(walk.sound(broken), head["last_seq"], broken)
             if on_progress is not None:
                 on_progress(walk.expected - 1, head["last_seq"])
             if len(rows) < batch_size:
                 break
             after = rows[-1]["seq"]
         broken = walk.check_head(head["last_seq"], head["last_hash"])
-        sound = walk.expected - 1
-        if broken is not None and broken.problem != "head":
-            sound = min(sound, broken.seq - 1)
-        return ChainReport(sound, head["last_seq"], broken)
+        return ChainReport(walk.sound(broken), head["last_seq"], broken)

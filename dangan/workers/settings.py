@@ -10,11 +10,13 @@ from arq.cron import cron
 from arq.worker import Worker, func
 
 from dangan import database
+from dangan.audit.checkpoints import open_checkpoint_store
 from dangan.authz.store import load_policies
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
 from dangan.workers.archive import MAX_TRIES, export_customers, import_customers
+from dangan.workers.audit import audit_checkpoints
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -49,6 +51,7 @@ def build_worker(
         ctx["settings"] = settings
         ctx["s3"] = s3_client(endpoints)
         ctx["objects"] = ObjectStore(ctx["s3"], settings.s3_bucket)
+        ctx["audit_checkpoints"] = await open_checkpoint_store(ctx["s3"], settings)
         load_policies(settings)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -78,6 +81,12 @@ def build_worker(
                 expire_share_grants,
                 name=f"cron:{settings.redis_namespace}:expire_share_grants",
                 minute=set(range(0, 60, 10)),
+                unique=True,
+            ),
+            cron(
+                audit_checkpoints,
+                name=f"cron:{settings.redis_namespace}:audit_checkpoints",
+                minute=set(range(5, 60, 10)),
                 unique=True,
             ),
         ],
