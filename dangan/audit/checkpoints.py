@@ -110,11 +110,13 @@ async def list_checkpoints(tenant: TenantRef, store: CheckpointStore) -> list[Ch
     by_key: dict[str, list[ObjectVersion]] = {}
     for version in await store.objects.versions(f"{PREFIX}/{tenant.slug}/"):
         by_key.setdefault(version.key, []).append(version)
-    keys = [key for key in by_key if _seq_of(key) is not None]
+    numbered = [(seq, key) for key in by_key if (seq := _seq_of(key)) is not None]
     found: list[Checkpoint | None] = []
-    for start in range(0, len(keys), _READS_AT_ONCE):
-        batch = keys[start : start + _READS_AT_ONCE]
-        found += await asyncio.gather(*(_read(tenant, store, by_key[key]) for key in batch))
+    for start in range(0, len(numbered), _READS_AT_ONCE):
+        batch = numbered[start : start + _READS_AT_ONCE]
+        found += await asyncio.gather(
+            *(_read(tenant, store, seq, by_key[key]) for seq, key in batch)
+        )
     return sorted((c for c in found if c is not None), key=lambda c: c.seq)
 
 
@@ -124,11 +126,9 @@ def _seq_of(key: str) -> int | None:
 
 
 async def _read(
-    tenant: TenantRef, store: CheckpointStore, versions: list[ObjectVersion]
+    tenant: TenantRef, store: CheckpointStore, seq: int, versions: list[ObjectVersion]
 ) -> Checkpoint | None:
     key = versions[0].key
-    seq = _seq_of(key)
-    assert seq is not None
     stored = [v for v in versions if not v.deleted]
     bodies = [_checked(store.key, await store.objects.get_bytes(key, v.version_id)) for v in stored]
     genuine = [body for body in bodies if body is not None]
@@ -136,16 +136,16 @@ async def _read(
     if genuine and not ours and len(genuine) == len(bodies):
         return None
     hashes = {body["hash"] for body in ours}
-    first = ours[-1]["hash"] if ours else ""  # versions are listed newest first
+    hash_ = min(hashes, default="")  # the one hash when the checkpoint is sound
     if len(genuine) < len(bodies):
-        return Checkpoint(seq, first, "edited in S3 (bad signature)")
+        return Checkpoint(seq, hash_, "edited in S3 (bad signature)")
     if any(body["seq"] != seq for body in ours):
-        return Checkpoint(seq, first, "holds another event's number (moved in S3)")
+        return Checkpoint(seq, hash_, "holds another event's number (moved in S3)")
     if len(hashes) > 1:
-        return Checkpoint(seq, first, "overwritten in S3 with another hash")
+        return Checkpoint(seq, hash_, "overwritten in S3 with another hash")
     if len(stored) < len(versions):
-        return Checkpoint(seq, first, "deleted in S3 (its locked versions remain)")
-    return Checkpoint(seq, first)
+        return Checkpoint(seq, hash_, "deleted in S3 (its locked versions remain)")
+    return Checkpoint(seq, hash_)
 
 
 def _checked(key: bytes, data: bytes) -> dict[str, Any] | None:
