@@ -16,6 +16,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 from minio import Minio
@@ -130,7 +131,8 @@ class ObjectStore:
 
         return await asyncio.to_thread(digest)
 
-    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+    async def put_bytes(self, key: str, data: bytes, content_type: str, **extra: Any) -> None:
+        """Write an object; ``extra`` goes to minio's ``put_object`` (metadata, retention)."""
         await asyncio.to_thread(
             self.client.put_object,
             self.bucket,
@@ -138,6 +140,7 @@ class ObjectStore:
             io.BytesIO(data),
             len(data),
             content_type=content_type,
+            **extra,
         )
 
     async def put_locked(
@@ -147,13 +150,10 @@ class ObjectStore:
         same key makes a new version) before ``until``. S3 wants a checksum of a locked
         upload: SHA-256, sent as ``x-amz-checksum-sha256``."""
         checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        await asyncio.to_thread(
-            self.client.put_object,
-            self.bucket,
+        await self.put_bytes(
             key,
-            io.BytesIO(data),
-            len(data),
-            content_type=content_type,
+            data,
+            content_type,
             metadata={"x-amz-checksum-sha256": checksum, "x-amz-sdk-checksum-algorithm": "SHA256"},
             retention=Retention(mode, until),
         )
