@@ -10,8 +10,8 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from dangan.graphql.customers.inputs import CustomerCondition
 from dangan.graphql.customers.queries import conditions_from
-from dangan.graphql.customers.types import CustomerCondition
 from dangan.services import archive_jobs
 from dangan.services.exports import start_customer_export
 from dangan.services.imports import start_customer_import

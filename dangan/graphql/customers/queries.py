@@ -5,15 +5,14 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from dangan.graphql.customers.enums import SortDirection
+from dangan.graphql.customers.inputs import CustomerCondition, CustomerOrder
 from dangan.graphql.customers.types import (
     FIELD_COLUMNS,
     Customer,
-    CustomerCondition,
     CustomerConnection,
     CustomerEdge,
-    CustomerOrder,
     PageInfo,
-    SortDirection,
 )
 from dangan.graphql.selection import child_names, is_selected
 from dangan.services import customers

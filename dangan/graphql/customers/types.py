@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -15,56 +14,17 @@ from dangan.audit.collector import note_rows
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.graphql.attachments import Attachment, customer_attachments
 from dangan.graphql.changes.types import CustomerChange
+from dangan.graphql.customers.enums import (
+    CompetitionRisk,
+    CustomerKind,
+    CustomerScale,
+    CustomerStatus,
+    CustomerTier,
+)
 from dangan.graphql.people import Department, Staff
 from dangan.graphql.rating import CustomerRating, customer_rating
 from dangan.graphql.records import nested as records
 
-
-@strawberry.enum(description="个人客户 / 企业客户")
-class CustomerKind(Enum):
-    INDIVIDUAL = "INDIVIDUAL"
-    ENTERPRISE = "ENTERPRISE"
-    POTENTIAL = "POTENTIAL"
-    PARTNER = "PARTNER"
-
-
-@strawberry.enum(description="重点客户 / 普通客户 / 潜在客户")
-class CustomerTier(Enum):
-    KEY = "KEY"
-    ORDINARY = "ORDINARY"
-    POTENTIAL = "POTENTIAL"
-
-
-@strawberry.enum(description="Size of an enterprise (微型 / 小型 / 中型 / 大型)")
-class CustomerScale(Enum):
-    MICRO = "MICRO"
-    SMALL = "SMALL"
-    MEDIUM = "MEDIUM"
-    LARGE = "LARGE"
-
-
-@strawberry.enum(description="竞争态势: how likely a competitor is to take the customer")
-class CompetitionRisk(Enum):
-    LOW = "LOW"
-    MEDIUM = "MEDIUM"
-    HIGH = "HIGH"
-
-
-@strawberry.enum(description="Lifecycle: ACTIVE, INVALID (无效), EXPIRED (过期), MERGED")
-class CustomerStatus(Enum):
-    ACTIVE = "ACTIVE"
-    INVALID = "INVALID"
-    EXPIRED = "EXPIRED"
-    MERGED = "MERGED"
-
-
-@strawberry.enum
-class SortDirection(Enum):
-    ASC = "ASC"
-    DESC = "DESC"
-
-
-# GraphQL field name → column it needs (owner and department need their id column).
 FIELD_COLUMNS: dict[str, str] = {
     "id": "id",
     "kind": "kind",
@@ -333,104 +293,3 @@ class CustomerConnection:
     total_count: int | None = strawberry.field(
         description="How many customers match the filter (null unless asked for)"
     )
-
-
-@strawberry.enum(description="How a condition compares the field with the value(s)")
-class ConditionOp(Enum):
-    EQ = "eq"
-    NE = "ne"
-    IN = "in"
-    CONTAINS = "contains"
-    GT = "gt"
-    GTE = "gte"
-    LT = "lt"
-    LTE = "lte"
-    IS_NULL = "is_null"
-
-
-@strawberry.input(
-    description="One condition on a customer field, named as in the Customer type "
-    "(e.g. region, tier, ownerId, createdAt, phone). Values are given as text. Fields "
-    "you may not see are unknown to you; masked fields allow only exact matches, and "
-    "only where your policy says so."
-)
-class CustomerCondition:
-    field: str
-    op: ConditionOp = ConditionOp.EQ
-    value: str | None = None
-    values: list[str] | None = None
-
-
-@strawberry.input(
-    description="Sort by name, region, tier, kind, status, category, industry, city, "
-    "createdAt or updatedAt"
-)
-class CustomerOrder:
-    field: str = "createdAt"
-    direction: SortDirection = SortDirection.ASC
-
-
-@strawberry.input
-class CreateCustomerInput:
-    kind: CustomerKind
-    name: str
-    phone: str | None = None
-    email: str | None = None
-    id_number: str | None = None
-    uscc: str | None = None
-    address: str | None = None
-    region: str | None = None
-    tier: CustomerTier = CustomerTier.ORDINARY
-    owner_id: int | None = None
-    department_id: int | None = None
-    wechat: str | None = None
-    birthday: date | None = None
-    gender: str | None = None
-    credit_rating: str | None = None
-    payment_capacity: Decimal | None = None
-    annual_revenue: Decimal | None = None
-    remarks: str | None = None
-    tags: list[str] | None = None
-    consents_to_sharing: bool = False
-    category: str | None = None
-    industry: str | None = None
-    building: str | None = None
-    city: str | None = None
-    legal_representative: str | None = None
-    scale: CustomerScale | None = None
-    registered_capital: Decimal | None = None
-    potential: int | None = None
-    competition_risk: CompetitionRisk | None = None
-
-
-@strawberry.input(description="Only the fields given are changed; null clears a field")
-class UpdateCustomerInput:
-    kind: CustomerKind | None = strawberry.UNSET
-    name: str | None = strawberry.UNSET
-    phone: str | None = strawberry.UNSET
-    email: str | None = strawberry.UNSET
-    id_number: str | None = strawberry.UNSET
-    uscc: str | None = strawberry.UNSET
-    address: str | None = strawberry.UNSET
-    region: str | None = strawberry.UNSET
-    tier: CustomerTier | None = strawberry.UNSET
-    owner_id: int | None = strawberry.UNSET
-    department_id: int | None = strawberry.UNSET
-    wechat: str | None = strawberry.UNSET
-    birthday: date | None = strawberry.UNSET
-    gender: str | None = strawberry.UNSET
-    credit_rating: str | None = strawberry.UNSET
-    payment_capacity: Decimal | None = strawberry.UNSET
-    annual_revenue: Decimal | None = strawberry.UNSET
-    remarks: str | None = strawberry.UNSET
-    tags: list[str] | None = strawberry.UNSET
-    consents_to_sharing: bool | None = strawberry.UNSET
-    category: str | None = strawberry.UNSET
-    industry: str | None = strawberry.UNSET
-    building: str | None = strawberry.UNSET
-    city: str | None = strawberry.UNSET
-    legal_representative: str | None = strawberry.UNSET
-    scale: CustomerScale | None = strawberry.UNSET
-    registered_capital: Decimal | None = strawberry.UNSET
-    potential: int | None = strawberry.UNSET
-    competition_risk: CompetitionRisk | None = strawberry.UNSET

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from dangan.graphql.customers.types import CustomerCondition
+from dangan.graphql.customers.inputs import CustomerCondition
 
 
 @strawberry.enum

@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from dangan.graphql.customers.inputs import CreateCustomerInput
 from dangan.graphql.customers.queries import columns_for
-from dangan.graphql.customers.types import CreateCustomerInput, Customer
+from dangan.graphql.customers.types import Customer
 from dangan.graphql.selection import child_names
 from dangan.services import customers
 

@@ -1,0 +1,70 @@
+"""The platform schema (``public``): registry, identities, extensions."""
+
+from __future__ import annotations
+
+from dangan.tenants.ddl import Migration
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "platform registry and identities",
+        """
+        CREATE TABLE IF NOT EXISTS public.platform_meta (
+            key   text PRIMARY KEY,
+            value text NOT NULL
+        );
+        CREATE TABLE public.tenant (
+            id             serial PRIMARY KEY,
+            slug           text NOT NULL UNIQUE CHECK (slug ~ '^[a-z][a-z0-9_]{1,40}$'),
+            name           text NOT NULL,
+            schema_name    text NOT NULL UNIQUE,
+            role_name      text NOT NULL UNIQUE,
+            status         text NOT NULL DEFAULT 'active'
+                           CHECK (status IN ('provisioning', 'active', 'suspended')),
+            schema_version integer NOT NULL DEFAULT 0,
+            created_at     timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE public.identity (
+            id            serial PRIMARY KEY,
+            email         text NOT NULL UNIQUE,
+            display_name  text NOT NULL,
+            password_hash text,
+            status        text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+            created_at    timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE public.membership (
+            id            serial PRIMARY KEY,
+            identity_id   integer NOT NULL REFERENCES public.identity(id) ON DELETE CASCADE,
+            tenant_id     integer NOT NULL REFERENCES public.tenant(id) ON DELETE CASCADE,
+            roles         text[] NOT NULL CHECK (cardinality(roles) > 0),
+            department_id integer,
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (identity_id, tenant_id)
+        );
+        CREATE TABLE public.api_client (
+            id          serial PRIMARY KEY,
+            tenant_id   integer NOT NULL REFERENCES public.tenant(id) ON DELETE CASCADE,
+            name        text NOT NULL,
+            key_id      text NOT NULL UNIQUE,
+            key_hash    text NOT NULL,
+            scopes      text[] NOT NULL,
+            status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            revoked_at  timestamptz,
+            UNIQUE (tenant_id, name)
+        );
+        """,
+    ),
+    Migration(
+        2,
+        "pg_trgm for duplicate detection, in a schema of its own",
+        """
+        -- Trigram similarity of customer names (duplicate detection). Its own schema, so
+        -- tenant roles may use the functions and operators (USAGE) without any right on
+        -- public; pg_trgm is a trusted extension (a database owner may create it).
+        CREATE SCHEMA IF NOT EXISTS dangan_ext;
+        GRANT USAGE ON SCHEMA dangan_ext TO PUBLIC;
+        CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA dangan_ext;
+        """,
+    ),
+)
