@@ -10,7 +10,7 @@ computed in SQL by ``audit_event_hash`` (tenant migration 7), the same function
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -37,19 +37,34 @@ _GIVEN = (
     ("fields", "jsonb"),
     ("changes", "jsonb"),
 )
-COLUMNS = ("seq", "at", *(name for name, _ in _GIVEN), "prev_hash", "hash")
+# Added by tenant version 8, so after the hash in table order.
+_GIVEN_LATER = (("actions", "text[]"), ("actor_roles", "text[]"))
+COLUMNS = (
+    "seq",
+    "at",
+    *(name for name, _ in _GIVEN),
+    "prev_hash",
+    "hash",
+    *(name for name, _ in _GIVEN_LATER),
+)
 _PARAMS = ", ".join(f"${n}::{kind}" for n, (_, kind) in enumerate(_GIVEN, start=1))
 _CUSTOMERS_SHA256 = len(_GIVEN) + 1  # hashed here: 16 kB cost more to hash in SQL
 _DURABILITY = len(_GIVEN) + 2  # the parameter: synchronous_commit for this transaction
+_PARAMS_LATER = ", ".join(
+    f"${n}::{kind}" for n, (_, kind) in enumerate(_GIVEN_LATER, start=_DURABILITY + 1)
+)
+_HASH = COLUMNS.index("hash")
 _APPEND = (
     "WITH head AS (SELECT last_seq, last_hash FROM audit_head FOR UPDATE),"
     " durability AS (SELECT set_config('synchronous_commit',"
     f" coalesce(${_DURABILITY}, current_setting('synchronous_commit')), true)),"
-    f" event AS (SELECT ROW(h.last_seq + 1, now(), {_PARAMS}, h.last_hash, NULL)::audit_event"
+    " event AS (SELECT"
+    f" ROW(h.last_seq + 1, now(), {_PARAMS}, h.last_hash, NULL, {_PARAMS_LATER})::audit_event"
     " AS e FROM head h, durability),"
     f" written AS (INSERT INTO audit_event ({', '.join(COLUMNS)})"
-    f" SELECT {', '.join(f'(e).{name}' for name in COLUMNS[:-1])},"
-    f" audit_event_hash(e, ${_CUSTOMERS_SHA256}::text)"
+    f" SELECT {', '.join(f'(e).{name}' for name in COLUMNS[:_HASH])},"
+    f" audit_event_hash(e, ${_CUSTOMERS_SHA256}::text),"
+    f" {', '.join(f'(e).{name}' for name in COLUMNS[_HASH + 1 :])}"
     " FROM event RETURNING seq, hash)"
     " UPDATE audit_head SET last_seq = w.seq, last_hash = w.hash FROM written w"
     " RETURNING w.seq"
@@ -61,12 +76,12 @@ class AuditEvent:
     """One request as the trail keeps it (values already redacted)."""
 
     request_id: str
-    actor_kind: str  # user | app | anonymous
+    actor_kind: str  # user | app | anonymous | system
     actor_id: int | None
     actor_name: str | None
     client_address: str | None
     user_agent: str | None
-    operation_type: str  # query | mutation
+    operation_type: str  # query | mutation | refused | job | cli
     operation_name: str | None
     document_sha256: str
     variables: Any
@@ -75,6 +90,8 @@ class AuditEvent:
     customers: bytes  # ids of the customers returned, 16 bytes each
     fields: dict[str, dict[str, str]]
     changes: list[dict[str, Any]]
+    actions: list[str] = field(default_factory=list)  # root fields, or a job's action
+    actor_roles: list[str] = field(default_factory=list)  # roles, or an app's scopes
 
 
 async def append_event(
@@ -108,6 +125,8 @@ async def append_event(
         orjson.dumps(event.changes).decode(),
         hashlib.sha256(event.customers).hexdigest(),
         None if flush_at_commit else "off",
+        event.actions,
+        event.actor_roles,
     )
     if seq is None:
         raise RuntimeError("the tenant's audit head is missing: the event was not written")

@@ -48,6 +48,14 @@ class RequestFacts:
     document: str
     variables: dict[str, Any]
     error_codes: list[str]
+    actions: tuple[str, ...] = ()  # the operation's root fields
+
+
+def actor_roles(caller: Caller | None) -> list[str]:
+    """What the trail keeps of the actor's grants: a person's roles, an app's scopes."""
+    if caller is None:
+        return []
+    return sorted(caller.scopes if caller.kind == "app" else caller.roles)
 
 
 def _spec(record_type: str, field: str) -> FieldSpec | None:
@@ -110,7 +118,10 @@ async def record_request(
         customers=collector.customer_ids(),
         fields=collector.fields_summary(),
         changes=changes,
+        actions=list(facts.actions),
+        actor_roles=actor_roles(caller),
     )
-    # A read need not wait for the disk (see append_event); a mutation's writes do.
+    # A read need not wait for the disk (see append_event); a mutation's writes do, and
+    # so does the record of a refused request (it has no other trace).
     flush = flush_reads or facts.operation_type != "query"
     return await append_event(raw_connection(), event, flush_at_commit=flush)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -30,11 +30,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.types import ExecutionResult
 
-from dangan.audit.collector import collecting
+from dangan.audit.collector import AuditCollector, collecting
 from dangan.audit.recorder import RequestFacts, record_request
 from dangan.audit.redaction import audit_key
 from dangan.graphql.context import Context
-from dangan.graphql.documents import parse_document, validation_errors
+from dangan.graphql.documents import parse_document, root_fields, validation_errors
 from dangan.graphql.errors import error_body, error_code, format_error
 from dangan.graphql.graphiql import graphiql_page
 from dangan.graphql.limits import Limits, check_limits
@@ -129,15 +129,19 @@ async def _caller(request: Request, tenant: TenantRef, settings: Settings) -> Ca
         raise HttpFailure(_STATUS[type(exc)], [error_body(exc.message, exc.code)]) from exc
 
 
-@dataclass(frozen=True)
+@dataclass
 class Prepared:
-    tenant: TenantRef
-    caller: Caller | None
-    body: dict[str, Any]
-    operation: OperationDefinitionNode
+    """What the checks before execution established, filled in as they pass: a request
+    refused part-way is recorded with what was known by then."""
+
+    tenant: TenantRef | None = None
+    caller: Caller | None = None
+    body: dict[str, Any] | None = None
+    operation: OperationDefinitionNode | None = None
+    actions: tuple[str, ...] = ()
 
 
-async def _prepare(request: Request, settings: Settings, slug: str) -> Prepared:
+async def _prepare(request: Request, settings: Settings, slug: str, seen: Prepared) -> None:
     """Tenant (404) → caller (401/403) → document (400): the checks before execution.
 
     Without a credential only a well-formed sign-in is let through; anything else from
@@ -146,39 +150,76 @@ async def _prepare(request: Request, settings: Settings, slug: str) -> Prepared:
     tenant = await find_tenant(slug)
     if tenant is None or tenant.status != "active":
         raise HttpFailure(404, [error_body(f"no tenant named {slug!r}", "NOT_FOUND")])
-    caller: Caller | None = None
+    seen.tenant = tenant
     if request.headers.get("authorization"):
-        caller = await _caller(request, tenant, settings)
-    body = await _read_body(request)
+        seen.caller = await _caller(request, tenant, settings)
+    seen.body = body = await _read_body(request)
     try:
         document, operation = _parse(settings, body)
     except HttpFailure:
-        if caller is None:
+        if seen.caller is None:
             await _caller(request, tenant, settings)
         raise
-    if caller is None and not _is_anonymous_allowed(operation):
+    seen.operation = operation
+    seen.actions = tuple(root_fields(document, operation))
+    if seen.caller is None and not _is_anonymous_allowed(operation):
         await _caller(request, tenant, settings)
     if request.method == "GET" and operation.operation is not OperationType.QUERY:
         raise HttpFailure(405, [error_body("only queries may be sent with GET", "BAD_USER_INPUT")])
     _validate(settings, body, document)
-    return Prepared(tenant, caller, body, operation)
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def _audit_facts(
-    prepared: Prepared, context: Context, request: Request, result: ExecutionResult
+    prepared: Prepared, request: Request, request_id: str, error_codes: list[str]
 ) -> RequestFacts:
-    name = prepared.operation.name
+    body = prepared.body or {}
+    operation = prepared.operation
+    name = operation.name.value if operation and operation.name else body.get("operationName")
+    variables = body.get("variables")
     return RequestFacts(
-        request_id=context.request_id,
-        caller=context.caller,
-        client_address=context.client_address,
+        request_id=request_id,
+        caller=prepared.caller,
+        client_address=_client_address(request),
         user_agent=request.headers.get("user-agent"),
-        operation_type=prepared.operation.operation.value,
-        operation_name=name.value if name else prepared.body.get("operationName"),
-        document=prepared.body["query"],
-        variables=prepared.body.get("variables") or {},
-        error_codes=[error_code(e) for e in result.errors or ()],
+        operation_type=operation.operation.value if operation else "unknown",
+        operation_name=name if isinstance(name, str) else None,
+        document=body["query"] if isinstance(body.get("query"), str) else "",
+        variables=variables if isinstance(variables, dict) else {},
+        error_codes=error_codes,
+        actions=prepared.actions,
     )
+
+
+async def _record_refusal(
+    prepared: Prepared, request: Request, request_id: str, failure: HttpFailure
+) -> None:
+    """The event of a request turned away before it ran (400, 401, 403, 405), in a
+    transaction of its own. A request for a tenant that doesn't exist has no chain to
+    go to: it is only logged. If the event can't be written the refusal still goes out
+    (it carries no data) and the failure is logged."""
+    if prepared.tenant is None:
+        log.info("request for an unknown tenant", request_id=request_id)
+        return
+    facts = _audit_facts(
+        prepared, request, request_id, [e["extensions"]["code"] for e in failure.errors]
+    )
+    facts = replace(facts, operation_type="refused")
+    settings: Settings = request.app.state.settings
+    try:
+        await run_in_tenant(
+            prepared.tenant,
+            partial(record_request, facts, AuditCollector(), audit_key(settings.secret_key)),
+        )
+    except Exception:
+        log.exception("could not record a refused request", request_id=request_id)
+
+
+def _codes(result: ExecutionResult) -> list[str]:
+    return [error_code(e) for e in result.errors or ()]
 
 
 async def _execute(prepared: Prepared, context: Context, request: Request) -> ExecutionResult:
@@ -186,6 +227,7 @@ async def _execute(prepared: Prepared, context: Context, request: Request) -> Ex
     (dangan.audit): if the event cannot be written, nothing commits and the request
     fails as INTERNAL."""
     body = prepared.body
+    assert body is not None and prepared.operation is not None and prepared.tenant is not None
     settings = context.settings
     key = audit_key(settings.secret_key)
 
@@ -204,7 +246,7 @@ async def _execute(prepared: Prepared, context: Context, request: Request) -> Ex
     async def execute_and_record() -> ExecutionResult:
         with collecting() as collector:
             result = await execute()
-            facts = _audit_facts(prepared, context, request, result)
+            facts = _audit_facts(prepared, request, context.request_id, _codes(result))
             await record_request(facts, collector, key, flush_reads=settings.audit_flush_reads)
         return result
 
@@ -213,7 +255,7 @@ async def _execute(prepared: Prepared, context: Context, request: Request) -> Ex
         # event is written afterwards in a transaction of its own.
         with collecting() as collector:
             result = await execute()
-        facts = _audit_facts(prepared, context, request, result)
+        facts = _audit_facts(prepared, request, context.request_id, _codes(result))
         await run_in_tenant(
             prepared.tenant,
             partial(record_request, facts, collector, key, flush_reads=settings.audit_flush_reads),
@@ -229,6 +271,7 @@ async def graphql_endpoint(request: Request) -> Response:
     started = time.perf_counter()
     operation_type = "unknown"
     status = 200
+    prepared = Prepared()
     try:
         if (
             request.method == "GET"
@@ -236,14 +279,15 @@ async def graphql_endpoint(request: Request) -> Response:
             and "text/html" in request.headers.get("accept", "")
         ):
             return HTMLResponse(graphiql_page())
-        prepared = await _prepare(request, settings, slug)
+        await _prepare(request, settings, slug, prepared)
+        assert prepared.operation is not None and prepared.tenant is not None
         operation_type = prepared.operation.operation.value
         context = Context(
             tenant=prepared.tenant,
             caller=prepared.caller,
             settings=settings,
             request_id=request_id,
-            client_address=request.client.host if request.client else "unknown",
+            client_address=_client_address(request),
             login_throttle=request.app.state.login_throttle,
             objects=request.app.state.objects,
             jobs=request.app.state.jobs,
@@ -259,6 +303,7 @@ async def graphql_endpoint(request: Request) -> Response:
         return _json(payload, 200, request_id)
     except HttpFailure as failure:
         status = failure.status
+        await _record_refusal(prepared, request, request_id, failure)
         for err in failure.errors:
             GRAPHQL_ERRORS.labels(err["extensions"]["code"]).inc()
         return _json({"errors": failure.errors}, failure.status, request_id)

@@ -100,6 +100,8 @@ def _event(n: int) -> AuditEvent:
         customers=uuid.UUID(int=n).bytes + uuid.UUID(int=n + 100).bytes,
         fields={"Customer": {"name": "full"}},
         changes=[],
+        actions=["customers"] if n % 2 else [],
+        actor_roles=["sales"],
     )
 
 
@@ -123,6 +125,9 @@ REHASH = (
         # An event's content changed.
         (["UPDATE audit_event SET actor_id = 99 WHERE seq = 3"], 3, "edited"),
         (["UPDATE audit_event SET variables = '{\"first\": 4}' WHERE seq = 4"], 4, "edited"),
+        (["UPDATE audit_event SET actions = '{}' WHERE seq = 5"], 5, "edited"),
+        (["UPDATE audit_event SET actions = '{customers}' WHERE seq = 4"], 4, "edited"),
+        (["UPDATE audit_event SET actor_roles = '{admin}' WHERE seq = 2"], 2, "edited"),
         (["UPDATE audit_event SET at = at + interval '1 second' WHERE seq = 2"], 2, "edited"),
         (
             ["UPDATE audit_event SET customers = substring(customers FROM 17) WHERE seq = 6"],
@@ -235,3 +240,31 @@ async def test_reads_can_be_made_to_wait_for_the_flush_too(chain: TenantRef) -> 
 
     assert await run_in_tenant(chain, lambda: record(False)) == "off"
     assert await run_in_tenant(chain, lambda: record(True)) == "on"
+
+
+async def test_events_without_actions_or_roles_keep_their_version_7_hash(chain: TenantRef) -> None:
+    """Version 8 added actions and roles to the hash only where they hold something, so
+    events written before it still verify."""
+    version_7 = (
+        "SELECT encode(sha256(convert_to(e.prev_hash || jsonb_build_object("
+        "'seq', e.seq, 'at', extract(epoch FROM e.at), 'request_id', e.request_id,"
+        "'actor_kind', e.actor_kind, 'actor_id', e.actor_id, 'actor_name', e.actor_name,"
+        "'client_address', e.client_address, 'user_agent', e.user_agent,"
+        "'operation_type', e.operation_type, 'operation_name', e.operation_name,"
+        "'document_sha256', e.document_sha256, 'variables', e.variables,"
+        "'outcome', e.outcome, 'error_codes', e.error_codes,"
+        "'customers', encode(sha256(e.customers), 'hex'),"
+        "'fields', e.fields, 'changes', e.changes)::text, 'UTF8')), 'hex') = e.hash"
+        " FROM audit_event e WHERE seq = 2"
+    )
+
+    async def compare() -> bool:
+        conn = raw_connection()
+        await conn.execute("UPDATE audit_event SET actor_roles = '{}' WHERE seq = 2")
+        await conn.execute(
+            "UPDATE audit_event e SET hash = audit_event_hash(e, encode(sha256(e.customers),"
+            " 'hex')) WHERE seq = 2"
+        )
+        return bool(await conn.fetchval(version_7))
+
+    assert await run_in_tenant(chain, compare)

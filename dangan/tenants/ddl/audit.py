@@ -1,4 +1,4 @@
-"""Tenant version 7: the hash-chained audit trail."""
+"""Tenant versions 7–8: the hash-chained audit trail."""
 
 from __future__ import annotations
 
@@ -71,6 +71,42 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX customer_change_at ON customer_change (at);
         CREATE INDEX customer_change_decided_at ON customer_change (decided_at)
             WHERE decided_at IS NOT NULL;
+        """,
+    ),
+    Migration(
+        8,
+        "audit trail: actions, actor roles, system events",
+        """
+        -- What an event did, as words a filter and an alarm rule can use: the root fields
+        -- of a GraphQL operation (customers, requestExport, revealField …) or the name of
+        -- a job's or a command's action (import.run, backup.run …); and the roles (a
+        -- person) or scopes (a partner app) the actor held at the time.
+        ALTER TABLE audit_event
+            ADD COLUMN actions text[] NOT NULL DEFAULT '{}',
+            ADD COLUMN actor_roles text[] NOT NULL DEFAULT '{}';
+        -- Jobs and commands act as "system" when no person asked for them.
+        ALTER TABLE audit_event DROP CONSTRAINT audit_event_actor_kind_check;
+        ALTER TABLE audit_event ADD CONSTRAINT audit_event_actor_kind_check
+            CHECK (actor_kind IN ('user', 'app', 'anonymous', 'system'));
+        -- operation_type: query | mutation (a GraphQL request), refused (turned away
+        -- before it ran: 400/401/403), job (an arq job), cli (a `dangan` command).
+        -- The new columns enter the hash only when they hold something, so events written
+        -- before this version keep the hashes they were written with.
+        CREATE OR REPLACE FUNCTION audit_event_hash(e audit_event, customers_sha256 text)
+        RETURNS text LANGUAGE sql STABLE AS $$
+            SELECT encode(sha256(convert_to(e.prev_hash || (jsonb_build_object(
+                'seq', e.seq, 'at', extract(epoch FROM e.at), 'request_id', e.request_id,
+                'actor_kind', e.actor_kind, 'actor_id', e.actor_id, 'actor_name', e.actor_name,
+                'client_address', e.client_address, 'user_agent', e.user_agent,
+                'operation_type', e.operation_type, 'operation_name', e.operation_name,
+                'document_sha256', e.document_sha256, 'variables', e.variables,
+                'outcome', e.outcome, 'error_codes', e.error_codes,
+                'customers', customers_sha256,
+                'fields', e.fields, 'changes', e.changes)
+                || jsonb_strip_nulls(jsonb_build_object(
+                    'actions', nullif(e.actions, '{}'),
+                    'actor_roles', nullif(e.actor_roles, '{}'))))::text, 'UTF8')), 'hex')
+        $$;
         """,
     ),
 )
