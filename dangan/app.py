@@ -18,6 +18,7 @@ from starlette.routing import Route
 from tortoise import connections
 
 from dangan import database
+from dangan.alarms.signal import AlarmSignal
 from dangan.authz.store import load_policies
 from dangan.devstack import Endpoints
 from dangan.graphql.endpoint import graphql_endpoint
@@ -92,6 +93,7 @@ def create_app(settings: Settings, endpoints: Endpoints, *, own_database: bool =
             connection_pool=ConnectionPool.from_url(endpoints.redis_url),
             default_queue_name=settings.queue_name,
         )
+        app.state.alarm_signal = AlarmSignal(app.state.jobs, settings)
         app.state.login_throttle = LoginThrottle.create(
             app.state.redis,
             settings.redis_namespace,

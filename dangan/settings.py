@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dangan-dev-secret-key-change-me-in-production-0123456789"
@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     @property
     def queue_name(self) -> str:
         return f"{self.redis_namespace}:queue"
+
+    @property
+    def alarm_queue_name(self) -> str:
+        """Alarm jobs have a queue (and a worker) of their own, so a long import never
+        delays an alert."""
+        return f"{self.redis_namespace}:alarms"
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -93,6 +99,27 @@ class Settings(BaseSettings):
     @property
     def audit_bucket(self) -> str:
         return f"{self.s3_bucket}-audit"
+
+    # Access alarms (dangan.alarms): an API process asks for its tenant's evaluation at
+    # most once per this many seconds, run at the end of that slot — alerts open about
+    # this long after the request that set them off.
+    alarm_delay_seconds: float = Field(default=1.0, gt=0, le=60)
+    # The webhook of tenants that configure none (and the secret signing its deliveries).
+    alarm_webhook_url: str | None = None
+    alarm_webhook_secret: str | None = None
+    # Delivery: tries in all, the wait before the second (doubling after), per-try timeout.
+    alarm_webhook_max_tries: int = Field(default=6, ge=1, le=20)
+    alarm_webhook_backoff_seconds: float = Field(default=10.0, ge=0)
+    alarm_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A tenant's own webhook URL may not reach private, loopback or link-local addresses
+    # (the platform's network) unless this is true.
+    alarm_webhook_allow_private: bool = False
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> Settings:
+        if self.alarm_webhook_url and not self.alarm_webhook_secret:
+            raise ValueError("DANGAN_ALARM_WEBHOOK_URL needs DANGAN_ALARM_WEBHOOK_SECRET")
+        return self
 
     # Where `dangan demo` writes tokens and keys; tests point it elsewhere.
     demo_customers_per_tenant: int = Field(default=1000, ge=0)

@@ -6,6 +6,11 @@ only admins manage policy versions, classification dictionaries and rating crite
 merge duplicate customers,
 and admins and managers approve large exports. Which customers, which fields and which
 edits each caller actually gets is decided by the Oso policies (``policies/``) as SQL.
+
+Access alarms are read by admins and auditors and decided and configured by admins
+only. They are gated here rather than by a Polar rule: the policies decide about
+customers (every rule becomes a SQL filter on them), and an alert is about a person or
+an app; a tenant's own policy version could not drop the rule by leaving a file out.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ Action = Literal[
     "export.approve",
     "rating.manage",
     "classification.manage",
+    "alarm.read",
+    "alarm.manage",
 ]
 
 _STAFF = frozenset({"customer.read", "customer.create", "customer.update"})
@@ -35,10 +42,12 @@ _ROLE_ACTIONS: dict[str, frozenset[str]] = {
         "customer.merge",
         "rating.manage",
         "classification.manage",
+        "alarm.read",
+        "alarm.manage",
     },
     "manager": _STAFF | {"export.approve"},
     "sales": _STAFF,
-    "auditor": frozenset({"customer.read"}),
+    "auditor": frozenset({"customer.read", "alarm.read"}),
 }
 _SCOPE_ACTIONS: dict[str, frozenset[str]] = {
     "customers:read": frozenset({"customer.read"}),

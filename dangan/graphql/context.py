@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from strawberry.dataloader import DataLoader
 
+from dangan.alarms.alerts import deliveries_of
 from dangan.graphql.rating import rating_loader
 from dangan.services import attachments, classification, customers, history, sharing
 from dangan.services.callers import Caller
@@ -65,6 +67,9 @@ class Context:
     )
     # Response paths of values the policy hid (returned as extensions.redacted).
     redacted: list[str] = field(default_factory=list)
+    # Work on platform tables that must follow the request's commit (the tenant role
+    # can't write them): run by the endpoint once the transaction has committed.
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @cached_property
     def attachments(self) -> DataLoader[Any, Any]:
@@ -77,6 +82,11 @@ class Context:
         """Customer id → its pending changes, as the caller may see them."""
         caller = self.require_caller()
         return _loader(partial(history.pending_for_customers, caller))
+
+    @cached_property
+    def alert_deliveries(self) -> DataLoader[Any, Any]:
+        """Alert id → its webhook attempts (one query per page of alerts)."""
+        return _loader(partial(deliveries_of, self.require_caller()))
 
     def require_caller(self) -> Caller:
         if self.caller is None:

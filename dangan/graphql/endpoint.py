@@ -4,7 +4,8 @@ Order of checks, each with its own HTTP status:
 tenant known (404) → credential valid (401) and of this tenant (403) → document within
 limits and valid (400) → executed inside the tenant transaction (200), whose audit event
 is written in that transaction before it commits (fail closed). The only thing an
-anonymous caller may run is the ``login`` mutation.
+anonymous caller may run is the ``login`` mutation. Once the response is out, a request
+that left an event may ask for the tenant's alarm evaluation (dangan.alarms.signal).
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from graphql import (
     OperationType,
     get_operation_ast,
 )
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.types import ExecutionResult
 
+from dangan.alarms.signal import AlarmSignal
 from dangan.audit.collector import AuditCollector, collecting
 from dangan.audit.recorder import RequestFacts, record_request
 from dangan.audit.redaction import audit_key
@@ -218,6 +221,26 @@ async def _record_refusal(
         log.exception("could not record a refused request", request_id=request_id)
 
 
+def _alarm_signal(request: Request, tenant: TenantRef | None) -> BackgroundTask | None:
+    """After the response: ask for the tenant's alarm evaluation, at most once per slot
+    (most requests get nothing to do)."""
+    if tenant is None:
+        return None
+    signal: AlarmSignal = request.app.state.alarm_signal
+    slot = signal.due(tenant)
+    return BackgroundTask(signal.send, tenant, slot) if slot is not None else None
+
+
+async def _after_commit(context: Context) -> None:
+    """Platform work the request's commit called for (a reinstated credential). If it
+    fails, the alarm job's next run converges the same state."""
+    for work in context.after_commit:
+        try:
+            await work()
+        except Exception:
+            log.exception("work after the commit failed", request_id=context.request_id)
+
+
 def _codes(result: ExecutionResult) -> list[str]:
     return [error_code(e) for e in result.errors or ()]
 
@@ -293,6 +316,7 @@ async def graphql_endpoint(request: Request) -> Response:
             jobs=request.app.state.jobs,
         )
         result = await _execute(prepared, context, request)
+        await _after_commit(context)
         payload: dict[str, Any] = {"data": result.data}
         if context.redacted:
             payload["extensions"] = {"redacted": context.redacted}
@@ -300,13 +324,17 @@ async def graphql_endpoint(request: Request) -> Response:
             payload["errors"] = [format_error(e, request_id) for e in result.errors]
             for err in payload["errors"]:
                 GRAPHQL_ERRORS.labels(err["extensions"]["code"]).inc()
-        return _json(payload, 200, request_id)
+        response = _json(payload, 200, request_id)
+        response.background = _alarm_signal(request, prepared.tenant)
+        return response
     except HttpFailure as failure:
         status = failure.status
         await _record_refusal(prepared, request, request_id, failure)
         for err in failure.errors:
             GRAPHQL_ERRORS.labels(err["extensions"]["code"]).inc()
-        return _json({"errors": failure.errors}, failure.status, request_id)
+        response = _json({"errors": failure.errors}, failure.status, request_id)
+        response.background = _alarm_signal(request, prepared.tenant)
+        return response
     except DanganError as exc:
         status = 400
         return _json({"errors": [error_body(exc.message, exc.code)]}, 400, request_id)

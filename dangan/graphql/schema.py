@@ -9,6 +9,7 @@ from dangan.graphql import archive, attachments
 from dangan.graphql import classification as classification_api
 from dangan.graphql import policies as policy_api
 from dangan.graphql import rating as rating_api
+from dangan.graphql.alarms import resolvers as alarms_api
 from dangan.graphql.changes import resolvers as changes_api
 from dangan.graphql.customers import merges
 from dangan.graphql.customers.mutations.create_customer import create_customer
@@ -40,6 +41,10 @@ class Query:
     regions = strawberry.field(resolver=classification_api.regions)
     customer_history = strawberry.field(resolver=changes_api.customer_history)
     pending_changes = strawberry.field(resolver=changes_api.pending_changes)
+    alerts = strawberry.field(resolver=alarms_api.alerts_list)
+    alert = strawberry.field(resolver=alarms_api.alert)
+    alarm_rules = strawberry.field(resolver=alarms_api.alarm_rules)
+    alarm_settings = strawberry.field(resolver=alarms_api.alarm_settings)
 
 
 @strawberry.type
@@ -96,6 +101,11 @@ class Mutation:
     approve_change = strawberry.mutation(resolver=changes_api.approve_change)
     reject_change = strawberry.mutation(resolver=changes_api.reject_change)
     withdraw_change = strawberry.mutation(resolver=changes_api.withdraw_change)
+    acknowledge_alert = strawberry.mutation(resolver=alarms_api.acknowledge_alert)
+    close_alert = strawberry.mutation(resolver=alarms_api.close_alert)
+    reinstate_actor = strawberry.mutation(resolver=alarms_api.reinstate_actor)
+    set_alarm_rule = strawberry.mutation(resolver=alarms_api.set_alarm_rule)
+    set_alarm_settings = strawberry.mutation(resolver=alarms_api.set_alarm_settings)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

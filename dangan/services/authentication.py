@@ -3,7 +3,9 @@
 Unknown, malformed, expired or revoked credentials are UNAUTHENTICATED (HTTP 401); a
 valid credential that does not belong to the tenant asked for is FORBIDDEN (HTTP 403).
 Platform tables are read here, before the request enters the tenant transaction (the
-tenant role cannot read them).
+tenant role cannot read them). A credential suspended by an access alarm
+(``public.credential_suspension``, joined in the same query) is FORBIDDEN until an
+administrator of the tenant reinstates it.
 """
 
 from __future__ import annotations
@@ -40,10 +42,18 @@ async def authenticate(tenant: TenantRef, authorization: str | None, *, secret: 
     return await user_caller(tenant, claims.identity_id)
 
 
+def _check_not_suspended(tenant: TenantRef, alert_id: int | None, what: str) -> None:
+    if alert_id is not None:
+        raise Forbidden(f"{what} to {tenant.slug} is suspended pending review of alert {alert_id}")
+
+
 async def _authenticate_app(tenant: TenantRef, key: str, key_id: str) -> Caller:
     rows = await connections.get("default").execute_query_dict(
-        "SELECT id, tenant_id, name, key_hash, scopes, status FROM public.api_client"
-        " WHERE key_id = $1",
+        "SELECT a.id, a.tenant_id, a.name, a.key_hash, a.scopes, a.status,"
+        " s.alert_id AS suspended_by FROM public.api_client a"
+        " LEFT JOIN public.credential_suspension s ON s.tenant_id = a.tenant_id"
+        " AND s.actor_kind = 'app' AND s.actor_id = a.id"
+        " WHERE a.key_id = $1",
         [key_id],
     )
     if not rows or not key_matches(key, rows[0]["key_hash"]) or rows[0]["status"] != "active":
@@ -51,6 +61,7 @@ async def _authenticate_app(tenant: TenantRef, key: str, key_id: str) -> Caller:
     app = rows[0]
     if app["tenant_id"] != tenant.id:
         raise Forbidden("this API key belongs to another tenant")
+    _check_not_suspended(tenant, app["suspended_by"], "this API key's access")
     return Caller(
         kind="app",
         id=app["id"],
@@ -63,9 +74,11 @@ async def _authenticate_app(tenant: TenantRef, key: str, key_id: str) -> Caller:
 
 async def user_caller(tenant: TenantRef, identity_id: int) -> Caller:
     rows = await connections.get("default").execute_query_dict(
-        "SELECT i.email, i.display_name, i.status, m.roles, m.department_id"
-        " FROM public.identity i"
+        "SELECT i.email, i.display_name, i.status, m.roles, m.department_id,"
+        " s.alert_id AS suspended_by FROM public.identity i"
         " LEFT JOIN public.membership m ON m.identity_id = i.id AND m.tenant_id = $2"
+        " LEFT JOIN public.credential_suspension s ON s.tenant_id = $2"
+        " AND s.actor_kind = 'user' AND s.actor_id = i.id"
         " WHERE i.id = $1",
         [identity_id, tenant.id],
     )
@@ -74,6 +87,7 @@ async def user_caller(tenant: TenantRef, identity_id: int) -> Caller:
     row = rows[0]
     if row["roles"] is None:
         raise Forbidden(f"you are not a member of tenant {tenant.slug}")
+    _check_not_suspended(tenant, row["suspended_by"], "your access")
     return Caller(
         kind="user",
         id=identity_id,
@@ -109,9 +123,11 @@ async def login(
     await throttle.by_account.check(account_key)
     await throttle.by_address.check(client_address)
     rows = await connections.get("default").execute_query_dict(
-        "SELECT i.id, i.password_hash, i.status, m.id AS membership"
-        " FROM public.identity i"
+        "SELECT i.id, i.password_hash, i.status, m.id AS membership,"
+        " s.alert_id AS suspended_by FROM public.identity i"
         " LEFT JOIN public.membership m ON m.identity_id = i.id AND m.tenant_id = $2"
+        " LEFT JOIN public.credential_suspension s ON s.tenant_id = $2"
+        " AND s.actor_kind = 'user' AND s.actor_id = i.id"
         " WHERE i.email = $1",
         [email, tenant.id],
     )
@@ -122,6 +138,7 @@ async def login(
         await throttle.by_address.record_failure(client_address)
         raise Unauthenticated("wrong e-mail or password")
     await throttle.by_account.reset(account_key)
+    _check_not_suspended(tenant, row["suspended_by"], "your access")
     return issue_token(row["id"], tenant.slug, secret=secret, ttl_seconds=ttl_seconds)
 
 

@@ -1,10 +1,16 @@
-"""arq worker set-up: clients opened once in ``on_startup`` and shared through ``ctx``."""
+"""arq worker set-up: clients opened once in ``on_startup`` and shared through ``ctx``.
+
+Two workers run side by side in ``dangan worker``: the main one (imports, exports,
+ratings, checkpoints …) and the alarm worker on a queue of its own, so alerts are never
+stuck behind an hour-long import.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import httpx
 from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
@@ -15,6 +21,7 @@ from dangan.authz.store import load_policies
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
+from dangan.workers.alarms import alarm_sweep, deliver_alert_webhook, evaluate_alarms
 from dangan.workers.archive import MAX_TRIES, export_customers, import_customers
 from dangan.workers.audit import audit_checkpoints
 from dangan.workers.jobs import (
@@ -101,13 +108,71 @@ def build_worker(
     return Worker(**options)
 
 
+def build_alarm_worker(
+    settings: Settings, endpoints: Endpoints, *, connect_database: bool = True, **overrides: Any
+) -> Worker:
+    """The alarm worker (queue ``settings.alarm_queue_name``): evaluations, webhooks,
+    and the sweep every minute. ``connect_database`` as for :func:`build_worker`."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        if connect_database:
+            await database.connect(endpoints.database_url, pool_size=4)
+        ctx["settings"] = settings
+        ctx["http"] = httpx.AsyncClient(follow_redirects=False)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        client = ctx.pop("http", None)
+        if client is not None:
+            await client.aclose()
+        if connect_database:
+            await database.disconnect()
+
+    options: dict[str, Any] = {
+        "functions": [
+            # A finished evaluation leaves no result: its id (tenant and slot) is free
+            # again at once, and there is nothing to read back.
+            func(evaluate_alarms, max_tries=3, keep_result=0, timeout=600),
+            func(
+                deliver_alert_webhook,
+                max_tries=settings.alarm_webhook_max_tries,
+                timeout=settings.alarm_webhook_timeout_seconds + 30,
+            ),
+        ],
+        "cron_jobs": [
+            cron(
+                alarm_sweep,
+                name=f"cron:{settings.redis_namespace}:alarm_sweep",
+                second={30},
+                unique=True,
+            ),
+        ],
+        "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),
+        "queue_name": settings.alarm_queue_name,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "handle_signals": False,
+        "keep_result": 3600,
+        **overrides,
+    }
+    return Worker(**options)
+
+
 async def run_worker(
     settings: Settings, endpoints: Endpoints, *, connect_database: bool = True
 ) -> None:
-    worker = build_worker(settings, endpoints, connect_database=connect_database)
+    """The main worker and the alarm worker, sharing one database pool."""
+    if connect_database:
+        await database.connect(endpoints.database_url, pool_size=8)
+    workers = [
+        build_worker(settings, endpoints, connect_database=False),
+        build_alarm_worker(settings, endpoints, connect_database=False),
+    ]
     try:
-        await worker.async_run()
+        await asyncio.gather(*(worker.async_run() for worker in workers))
     except asyncio.CancelledError:
         pass
     finally:
-        await worker.close()
+        for worker in workers:
+            await worker.close()
+        if connect_database:
+            await database.disconnect()

@@ -67,4 +67,22 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA dangan_ext;
         """,
     ),
+    Migration(
+        3,
+        "credentials suspended by an alarm",
+        """
+        -- A person's access to one tenant, or a partner app's key, suspended by an alert
+        -- of that tenant (dangan.alarms.suspension) until an administrator reinstates
+        -- it. Authentication reads it with the credential (one join, no extra query).
+        -- The tenant's alert table is the record; this is its projection for sign-in.
+        CREATE TABLE public.credential_suspension (
+            tenant_id    integer NOT NULL REFERENCES public.tenant(id) ON DELETE CASCADE,
+            actor_kind   text NOT NULL CHECK (actor_kind IN ('user', 'app')),
+            actor_id     integer NOT NULL,
+            alert_id     bigint NOT NULL,
+            suspended_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (tenant_id, actor_kind, actor_id)
+        );
+        """,
+    ),
 )
