@@ -2,7 +2,10 @@
 the tenant's ``alarm_known_address``.
 
 Rules see people and apps by their id and anonymous callers (probing only) by their
-client address; ``system`` events (cron jobs, operators' commands) set off nothing.
+client address; ``system`` events (cron jobs, operators' commands) set off nothing. They
+watch what callers asked for — GraphQL requests, and those refused before they ran —
+not what jobs did on their behalf (an approved export's rows are not a bulk read of its
+requester's), except ``dangan customers export``, which is asked for at a terminal.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from dangan.alarms.windows import WindowBatch, window_key
 from dangan.tenants.scope import raw_connection
 
 REQUESTS = frozenset({"query", "mutation"})
+# Requests, and those turned away before they ran (401/403/400).
+ASKED = REQUESTS | {"refused"}
 EXPORT_ACTIONS = frozenset({"startCustomerExport"})
 
 
@@ -83,6 +88,8 @@ class Trigger:
 def _members(rule: str, event: Event, hours: WorkingHours) -> dict[bytes, float] | None:
     """What ``event`` adds to ``rule``'s window of its actor (None: nothing)."""
     at = event.at.timestamp()
+    if event.operation_type not in ASKED and rule != "export_spike":
+        return None
     if rule == "bulk_read":
         if event.credential is None or not event.customers:
             return None
@@ -146,7 +153,11 @@ async def window_triggers(
 async def new_address_triggers(events: Sequence[Event], rule: AlarmRule | None) -> list[Trigger]:
     """Learn the addresses each credential is used from; with the rule enabled, the
     events that used one from an address new to it — not its very first use."""
-    used = [e for e in events if e.credential is not None and e.client_address]
+    used = [
+        e
+        for e in events
+        if e.credential is not None and e.client_address and e.operation_type in ASKED
+    ]
     if not used:
         return []
     actors = sorted({(e.actor_kind, e.actor_id) for e in used}, key=str)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -11,10 +12,12 @@ from zoneinfo import ZoneInfo
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from dangan.audit.actions import record_action
 from dangan.devstack import Endpoints
+from dangan.services.people import caller_for
 from dangan.settings import Settings
 from dangan.tenants.scope import raw_connection, run_in_tenant
-from dangan.workers.alarms import evaluate_alarms
+from dangan.workers.alarms import alarm_sweep, evaluate_alarms
 from tests.alarms.conftest import (
     ALL_DAY,
     SET_RULE,
@@ -225,3 +228,32 @@ async def test_a_burst_of_requests_asks_for_one_evaluation_and_a_rerun_finds_not
         }
     finally:
         await queue.aclose()
+
+
+async def test_exports_at_a_terminal_count_and_jobs_rows_are_not_bulk_reads(
+    api: Api, alarm_tenant: AlarmTenant, alarms: Any, settings: Settings, endpoints: Endpoints
+) -> None:
+    tenant = alarm_tenant
+    person, _ = await tenant.person("sales")
+    caller = caller_for(tenant.ref, person)
+    everyone = [uuid.uuid4() for _ in range(400)]
+
+    async def record() -> None:
+        for _ in range(4):  # `dangan customers export` as the person
+            await record_action(settings.secret_key, "export.run", origin="cli", actor=caller)
+        # An export job sending 400 customers on the person's behalf: not a read of theirs.
+        await record_action(
+            settings.secret_key, "export.run", origin="job", actor=caller, customers=everyone
+        )
+
+    await run_in_tenant(tenant.ref, record)
+    # No request asked for an evaluation: the sweep (cron, every minute) finds these.
+    queue = await create_pool(RedisSettings.from_dsn(endpoints.redis_url))
+    try:
+        swept = await alarm_sweep({"settings": settings, "redis": queue})
+    finally:
+        await queue.aclose()
+    assert swept["queued"] >= 1
+    await alarms()
+    [alert] = await alerts_about(api, tenant, person.identity_id)
+    assert (alert["rule"], alert["evidence"]["observed"]) == ("export_spike", 4)
