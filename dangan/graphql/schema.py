@@ -7,6 +7,7 @@ from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import archive, attachments
 from dangan.graphql import classification as classification_api
+from dangan.graphql import compliance as compliance_api
 from dangan.graphql import policies as policy_api
 from dangan.graphql import rating as rating_api
 from dangan.graphql.changes import resolvers as changes_api
@@ -40,6 +41,7 @@ class Query:
     regions = strawberry.field(resolver=classification_api.regions)
     customer_history = strawberry.field(resolver=changes_api.customer_history)
     pending_changes = strawberry.field(resolver=changes_api.pending_changes)
+    compliance_report = strawberry.field(resolver=compliance_api.compliance_report)
 
 
 @strawberry.type
@@ -96,6 +98,7 @@ class Mutation:
     approve_change = strawberry.mutation(resolver=changes_api.approve_change)
     reject_change = strawberry.mutation(resolver=changes_api.reject_change)
     withdraw_change = strawberry.mutation(resolver=changes_api.withdraw_change)
+    export_compliance_report = strawberry.mutation(resolver=compliance_api.export_compliance_report)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and
