@@ -26,14 +26,21 @@ from dataclasses import dataclass
 
 from dangan.audit.chain import GENESIS_HASH
 from dangan.audit.checkpoints import Checkpoint
-from dangan.tenants.scope import TenantRef, raw_connection, tenant_transaction
+from dangan.tenants.scope import TenantRef, TenantSession, raw_connection, tenant_transaction
 
 ProgressCallback = Callable[[int, int], None]
 
 _BATCH = (
     "SELECT seq, prev_hash, hash,"
     " audit_event_hash(e, encode(sha256(e.customers), 'hex')) AS recomputed FROM audit_event e"
-    " WHERE seq > $1 ORDER BY seq LIMIT $2"
+    " WHERE seq > $1 AND seq <= $3 ORDER BY seq LIMIT $2"
+)
+_NO_BOUND = 2**63 - 1
+# Events numbered beyond the head, seen with the head in one snapshot (one statement):
+# appended legitimately, an event and the head that counts it commit together.
+_BEYOND_HEAD = (
+    "SELECT h.last_seq FROM audit_head h"
+    " WHERE EXISTS (SELECT 1 FROM audit_event e WHERE e.seq > h.last_seq)"
 )
 
 
@@ -141,9 +148,38 @@ async def verify_chain(
     appended meanwhile are neither seen nor reported), checking it holds ``checkpoints``
     (from :func:`dangan.audit.checkpoints.list_checkpoints`). The first broken link, in
     event order, is named: a checkpoint tampered with in S3 counts at its number."""
+    async with tenant_transaction(tenant):
+        conn = raw_connection()
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return await _verify(conn, checkpoints, batch_size, on_progress, snapshot=True)
+
+
+async def verify_open_chain(
+    *, checkpoints: Sequence[Checkpoint] = (), batch_size: int = 5000
+) -> ChainReport:
+    """:func:`verify_chain` for code already inside the tenant's transaction (a request,
+    which may not open another). That transaction reads committed data statement by
+    statement, so the walk stops at the head as it was when the walk began (events
+    appended meanwhile are not reported), and events numbered beyond the head are looked
+    for in one statement with the head."""
+    return await _verify(raw_connection(), checkpoints, batch_size, None, snapshot=False)
+
+
+async def _verify(
+    conn: TenantSession,
+    checkpoints: Sequence[Checkpoint],
+    batch_size: int,
+    on_progress: ProgressCallback | None,
+    *,
+    snapshot: bool,
+) -> ChainReport:
     tampered = next((c for c in checkpoints if c.tampered is not None), None)
     report = await _walk_chain(
-        tenant, {c.seq: c.hash for c in checkpoints if c.tampered is None}, batch_size, on_progress
+        conn,
+        {c.seq: c.hash for c in checkpoints if c.tampered is None},
+        batch_size,
+        on_progress,
+        snapshot=snapshot,
     )
     if tampered is None or (report.broken is not None and report.broken.seq <= tampered.seq):
         return report
@@ -152,27 +188,35 @@ async def verify_chain(
 
 
 async def _walk_chain(
-    tenant: TenantRef,
+    conn: TenantSession,
     checkpoints: dict[int, str],
     batch_size: int,
     on_progress: ProgressCallback | None,
+    *,
+    snapshot: bool,
 ) -> ChainReport:
-    async with tenant_transaction(tenant):
-        conn = raw_connection()
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        head = await conn.fetchrow("SELECT last_seq, last_hash FROM audit_head")
-        walk = _Walk(checkpoints)
-        after = 0
-        while True:
-            rows = await conn.fetch(_BATCH, after, batch_size)
-            for row in rows:
-                broken = walk.check(row["seq"], row["prev_hash"], row["hash"], row["recomputed"])
-                if broken is not None:
-                    return ChainReport(walk.sound(broken), head["last_seq"], broken)
-            if on_progress is not None:
-                on_progress(walk.expected - 1, head["last_seq"])
-            if len(rows) < batch_size:
-                break
-            after = rows[-1]["seq"]
-        broken = walk.check_head(head["last_seq"], head["last_hash"])
-        return ChainReport(walk.sound(broken), head["last_seq"], broken)
+    """Walk the chain on ``conn``: in one ``snapshot`` (everything up to the end), or
+    else up to the head read first, then whatever lies beyond the head at that moment."""
+    head = await conn.fetchrow("SELECT last_seq, last_hash FROM audit_head")
+    upto = _NO_BOUND if snapshot else head["last_seq"]
+    walk = _Walk(checkpoints)
+    after = 0
+    while True:
+        rows = await conn.fetch(_BATCH, after, batch_size, upto)
+        for row in rows:
+            broken = walk.check(row["seq"], row["prev_hash"], row["hash"], row["recomputed"])
+            if broken is not None:
+                return ChainReport(walk.sound(broken), head["last_seq"], broken)
+        if on_progress is not None:
+            on_progress(walk.expected - 1, head["last_seq"])
+        if len(rows) < batch_size:
+            break
+        after = rows[-1]["seq"]
+    broken = walk.check_head(head["last_seq"], head["last_hash"])
+    if broken is None and not snapshot:
+        last = await conn.fetchval(_BEYOND_HEAD)
+        if last is not None:
+            broken = BrokenLink(
+                last + 1, "inserted", f"events after the head's last ({last}) were added"
+            )
+    return ChainReport(walk.sound(broken), head["last_seq"], broken)

@@ -7,7 +7,8 @@ or single field), ``can_reveal`` (who may reveal a masked value) and
 ask those rules about each field, so one set of files decides rows, fields and
 approvals. Every decision is an Oso data filter turned into a SQL predicate, computed
 once per (actor, action) for the life of this engine (a new policy version is a new
-engine) — never per row.
+engine) — never per row. Rules about the actor alone (``can_read_compliance_report``)
+are asked directly, once per actor.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class PolicyEngine:
         # Caches of this engine only (they go with it when a new version replaces it).
         self._filters = lru_cache(maxsize=8192)(self._filter)
         self._predicates = lru_cache(maxsize=8192)(self._predicate)
+        self._actor_rules = lru_cache(maxsize=8192)(self._actor_rule)
 
     def _load(self) -> list[str]:
         """Load every file at once; Polar's printed warnings (an unknown class in a
@@ -199,6 +201,22 @@ class PolicyEngine:
         types = serialize_types(host.distinct_user_types(), host.types)
         plan = polar.ffi_polar.build_data_filter(types, results, "resource", "Customer")
         return DataFilter.parse(SimpleNamespace(host=host), plan)
+
+    def actor_allows(self, rule: str, actor: Actor) -> bool:
+        """Whether a rule about the actor alone holds (``can_read_compliance_report(user)``:
+        no customer involved, so no SQL). A rule the policy does not define holds for
+        nobody (fail closed). Asked once per (rule, actor) for the life of this engine."""
+        return self._actor_rules(rule, actor)
+
+    def _actor_rule(self, rule: str, actor: Actor) -> bool:
+        if not _defines(self.sources.values(), rule):
+            return False
+        with self._lock:
+            self.oso_calls += 1
+            try:
+                return bool(self.oso.query_rule_once(rule, actor))
+            except OsoError as exc:
+                raise PolicyError(str(exc)) from exc
 
     def field_predicate(self, actor: Actor, level: str, field: str) -> Predicate:
         """When ``actor`` sees ``field`` at ``level`` ("full", "masked"); with level

@@ -9,12 +9,16 @@
   expect: {read: true, phone: full, id_number: masked, annual_revenue: hidden,
            edit: true, approve_share: false, reveal id_number: true,
            approve_change: false, approval credit_rating: true}
+- name: an auditor reads the compliance report
+  actor: {role: auditor, id: 8}                      # no customer: a rule about the actor
+  expect: {compliance_report: true}
 ```
 
 Fields expect ``full``, ``masked`` or ``hidden`` (a customer the actor can't read shows
 nothing); actions (``read``, ``edit``, ``approve_share``, ``approve_change``, ``reveal
 <field>``, ``approval <field>`` — a change to it waits for approval) expect ``true`` or
-``false``.
+``false``; so do rules about the actor alone (``compliance_report``:
+``can_read_compliance_report``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from dangan.models.archive import CUSTOMER_FIELDS
 ACTIONS = ("read", "edit", "approve_share", "approve_change")
 FIELD_ACTIONS = ("reveal", "approval")
 OUTCOMES = ("full", "masked", "hidden")
+# Checks of rules about the actor alone → the rule.
+ACTOR_RULES = {"compliance_report": "can_read_compliance_report"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,8 @@ def run_cases(engine: PolicyEngine, cases: list[Mapping[str, Any]]) -> list[Fail
         for check, expected in (case.get("expect") or {}).items():
             if check in ACTIONS:
                 actual: Any = runner.allowed(check)
+            elif check in ACTOR_RULES:
+                actual = runner.engine.actor_allows(ACTOR_RULES[check], runner.actor)
             elif check.split(" ", 1)[0] in FIELD_ACTIONS and " " in check:
                 action, field = check.split(" ", 1)
                 if field.strip() not in CUSTOMER_FIELDS:

@@ -7,6 +7,7 @@ from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import archive, attachments
 from dangan.graphql import classification as classification_api
+from dangan.graphql import compliance as compliance_api
 from dangan.graphql import policies as policy_api
 from dangan.graphql import rating as rating_api
 from dangan.graphql.alarms import resolvers as alarms_api
@@ -45,6 +46,7 @@ class Query:
     alert = strawberry.field(resolver=alarms_api.alert)
     alarm_rules = strawberry.field(resolver=alarms_api.alarm_rules)
     alarm_settings = strawberry.field(resolver=alarms_api.alarm_settings)
+    compliance_report = strawberry.field(resolver=compliance_api.compliance_report)
 
 
 @strawberry.type
@@ -106,6 +108,7 @@ class Mutation:
     reinstate_actor = strawberry.mutation(resolver=alarms_api.reinstate_actor)
     set_alarm_rule = strawberry.mutation(resolver=alarms_api.set_alarm_rule)
     set_alarm_settings = strawberry.mutation(resolver=alarms_api.set_alarm_settings)
+    export_compliance_report = strawberry.mutation(resolver=compliance_api.export_compliance_report)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and
