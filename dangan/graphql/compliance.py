@@ -120,6 +120,44 @@ class ComplianceReveals:
     total: int
 
 
+@strawberry.type(description="Alerts opened in the period, by rule and severity")
+class ComplianceAlertRuleCount:
+    rule: str
+    severity: str
+    opened: int
+    open_now: int
+    acknowledged_now: int
+    closed_now: int
+    suspensions: int = strawberry.field(description="Alerts that suspended a credential")
+
+
+@strawberry.type(description="An alert opened in the period, as it stands now")
+class ComplianceAlert:
+    id: int
+    rule: str
+    severity: str
+    status: str
+    actor_kind: str
+    actor_id: int | None
+    actor_name: str | None
+    opened_at: datetime
+    occurrences: int
+    suspended: bool
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    closed_at: datetime | None
+    closed_by: str | None
+
+
+@strawberry.type(description="Alerts: opened and closed in the period, open at its end")
+class ComplianceAlerts:
+    opened: int
+    closed: int
+    open_at_end: int
+    by_rule: list[ComplianceAlertRuleCount]
+    alerts: list[ComplianceAlert]
+
+
 @strawberry.type
 class CompliancePolicyChange:
     version: int
@@ -170,6 +208,7 @@ class ComplianceReport:
     exports: ComplianceExportCounts
     shares: ComplianceShareCounts
     reveals: ComplianceReveals
+    alerts: ComplianceAlerts
     policies: CompliancePolicies
     backups: ComplianceBackups
     audit_chain: ComplianceAuditChain
@@ -190,6 +229,13 @@ class ComplianceReport:
             reveals=ComplianceReveals(
                 by_field=[_copy(ComplianceRevealCount, r) for r in report.reveals.by_field],
                 total=report.reveals.total,
+            ),
+            alerts=ComplianceAlerts(
+                opened=report.alerts.opened,
+                closed=report.alerts.closed,
+                open_at_end=report.alerts.open_at_end,
+                by_rule=[_copy(ComplianceAlertRuleCount, r) for r in report.alerts.by_rule],
+                alerts=[_copy(ComplianceAlert, a) for a in report.alerts.alerts],
             ),
             policies=CompliancePolicies(
                 active_version=report.policies.active_version,
@@ -225,7 +271,8 @@ async def _checkpoints(info: Info) -> CheckpointStore:
 
 async def compliance_report(info: Info, from_: From, to: To) -> ComplianceReport:
     """The tenant's compliance report for [from, to): activity by role and actor,
-    approvals, exports, shares, reveals, policy changes, backups, the audit chain."""
+    approvals, exports, shares, reveals, alerts, policy changes, backups, the audit
+    chain."""
     caller = info.context.require_caller()
     report = await compliance.compliance_report(caller, from_, to, await _checkpoints(info))
     return ComplianceReport.from_report(report)

@@ -3,10 +3,10 @@ sections.
 
 Each section is a small module with one async function (period → a dataclass with a
 ``tables()`` method): what the activity was by role and by actor, changes and approvals,
-exports, shares, reveals, policy changes, backups, and the audit chain verified now.
-They run one after another inside the open tenant transaction, so nothing outside the
-tenant's schema is ever read. To add a section (alerts, once the alert table exists):
-write its module, add a field to :class:`ComplianceReport` and to :meth:`sections`, one
+exports, shares, reveals, alerts, policy changes, backups, and the audit chain verified
+now. They run one after another inside the open tenant transaction, so nothing outside
+the tenant's schema is ever read. To add a section: write its module, add a field to
+:class:`ComplianceReport` and to :meth:`sections`, one
 line in :func:`build_report`, and its GraphQL type — the CSV and the printable page
 follow from ``tables()``.
 
@@ -25,6 +25,7 @@ from dangan.audit.checkpoints import Checkpoint, CheckpointStore, list_checkpoin
 from dangan.authz.reports import check_compliance_reader
 from dangan.services.callers import Caller
 from dangan.services.compliance.activity import ActivitySection, activity_section
+from dangan.services.compliance.alerts import AlertSection, alerts_section
 from dangan.services.compliance.backups import BackupSection, backup_section
 from dangan.services.compliance.integrity import ChainSection, chain_section
 from dangan.services.compliance.period import Period, check_period
@@ -65,6 +66,7 @@ class ComplianceReport:
     exports: ExportCounts
     shares: ShareCounts
     reveals: RevealSection
+    alerts: AlertSection
     policies: PolicySection
     backups: BackupSection
     audit_chain: ChainSection
@@ -78,6 +80,7 @@ class ComplianceReport:
             self.exports,
             self.shares,
             self.reveals,
+            self.alerts,
             self.policies,
             self.backups,
         ]
@@ -106,6 +109,7 @@ async def build_report(
         exports=await exports_section(period),
         shares=await shares_section(period),
         reveals=await reveals_section(period),
+        alerts=await alerts_section(period),
         policies=await policy_section(period),
         backups=await backup_section(period),
         audit_chain=await chain_section(checkpoints),
