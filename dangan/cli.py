@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from dangan import database
+from dangan.cli_alarms import alarms_app
 from dangan.cli_audit import audit_app
 from dangan.cli_customers import customers_app
 from dangan.cli_policy import policy_app
@@ -51,6 +52,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(rating_app, name="rating")
 app.add_typer(customers_app, name="customers")
 app.add_typer(audit_app, name="audit")
+app.add_typer(alarms_app, name="alarms")
 console = Console()
 err = Console(stderr=True)
 
