@@ -3,7 +3,8 @@
 Administrators write four rules in ``policies/*.polar`` (see the comments there):
 ``can_see`` (which customers), ``field_access`` (full or masked, per sensitivity class
 or single field), ``can_reveal`` (who may reveal a masked value) and
-``can_approve_share`` / ``can_edit``. This module adds generated ``allow`` rules that
+``can_approve_share`` / ``can_edit``, and ``can_read_audit`` (who may read the audit
+trail; a policy without it lets nobody). This module adds generated ``allow`` rules that
 ask those rules about each field, so one set of files decides rows, fields and
 approvals. Every decision is an Oso data filter turned into a SQL predicate, computed
 once per (actor, action) for the life of this engine (a new policy version is a new
@@ -52,13 +53,17 @@ REQUIRED_RULES = (
 # Rules whose last argument names a sensitivity class or a customer field.
 CLASS_RULES = ("field_access", "can_reveal", "change_needs_approval")
 LEVELS = ("full", "masked", "match")
+# Optional: policy versions written before it existed still load, and let nobody read.
+AUDIT_RULE = "can_read_audit"
+READ_AUDIT = "read_audit"
 
 
-def _glue() -> str:
+def _glue(*, audit_rule: bool) -> str:
     """Generated rules connecting the administrators' rules to the engine's questions.
 
     Field questions don't repeat ``can_see``: the row filter already limits the rows, and
-    leaving it out keeps each field predicate small.
+    leaving it out keeps each field predicate small. ``can_read_audit`` speaks of the
+    actor alone; asked through a customer like the others, it becomes always or never.
     """
     lines = [
         'allow(actor, "read", c: Customer) if can_see(actor, c);',
@@ -66,6 +71,8 @@ def _glue() -> str:
         'allow(actor, "approve_share", c: Customer) if can_approve_share(actor, c);',
         'allow(actor, "approve_change", c: Customer) if can_approve_change(actor, c);',
     ]
+    if audit_rule:
+        lines.append(f'allow(actor, "{READ_AUDIT}", _c: Customer) if {AUDIT_RULE}(actor);')
     for target in (*SENSITIVITY_CLASSES, *CUSTOMER_FIELDS):
         for level in LEVELS:
             lines.append(
@@ -121,7 +128,8 @@ class PolicyEngine:
         try:
             with redirect_stdout(captured), redirect_stderr(captured):
                 # One load for every file: Polar refuses a second load (FINDINGS.md).
-                self.oso._load_sources([*sources, Source(_glue(), "<generated>")])
+                glue = _glue(audit_rule=_defines(self.sources.values(), AUDIT_RULE))
+                self.oso._load_sources([*sources, Source(glue, "<generated>")])
         except OsoError as exc:
             raise PolicyError(str(exc)) from exc
         warnings = [line for line in captured.getvalue().splitlines() if line.strip()]
@@ -199,6 +207,11 @@ class PolicyEngine:
         types = serialize_types(host.distinct_user_types(), host.types)
         plan = polar.ffi_polar.build_data_filter(types, results, "resource", "Customer")
         return DataFilter.parse(SimpleNamespace(host=host), plan)
+
+    def may_read_audit(self, actor: Actor) -> bool:
+        """Whether ``actor`` may read the audit trail (``can_read_audit``). The rule
+        names no customer, so its decision is all or nothing; anything else is refused."""
+        return self.predicate(actor, READ_AUDIT).always
 
     def field_predicate(self, actor: Actor, level: str, field: str) -> Predicate:
         """When ``actor`` sees ``field`` at ``level`` ("full", "masked"); with level

@@ -8,13 +8,13 @@
   departments: [{ancestor_id: 4}]                    # the customer's department tree, optional
   expect: {read: true, phone: full, id_number: masked, annual_revenue: hidden,
            edit: true, approve_share: false, reveal id_number: true,
-           approve_change: false, approval credit_rating: true}
+           approve_change: false, approval credit_rating: true, read_audit: false}
 ```
 
 Fields expect ``full``, ``masked`` or ``hidden`` (a customer the actor can't read shows
 nothing); actions (``read``, ``edit``, ``approve_share``, ``approve_change``, ``reveal
-<field>``, ``approval <field>`` — a change to it waits for approval) expect ``true`` or
-``false``.
+<field>``, ``approval <field>`` — a change to it waits for approval, ``read_audit`` — the
+actor may read the audit trail, whatever the customer) expect ``true`` or ``false``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from typing import Any
 import yaml
 
 from dangan.authz.adapter import PolicyError
-from dangan.authz.engine import PolicyEngine
+from dangan.authz.engine import READ_AUDIT, PolicyEngine
 from dangan.authz.evaluate import decide
 from dangan.authz.subjects import Actor, DepartmentLink, PartnerApp, ShareGrant, User
 from dangan.models.archive import CUSTOMER_FIELDS
 
-ACTIONS = ("read", "edit", "approve_share", "approve_change")
+ACTIONS = ("read", "edit", "approve_share", "approve_change", READ_AUDIT)
 FIELD_ACTIONS = ("reveal", "approval")
 OUTCOMES = ("full", "masked", "hidden")
 

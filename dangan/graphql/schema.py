@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import archive, attachments
+from dangan.graphql import audit as audit_api
 from dangan.graphql import classification as classification_api
 from dangan.graphql import policies as policy_api
 from dangan.graphql import rating as rating_api
@@ -40,6 +41,8 @@ class Query:
     regions = strawberry.field(resolver=classification_api.regions)
     customer_history = strawberry.field(resolver=changes_api.customer_history)
     pending_changes = strawberry.field(resolver=changes_api.pending_changes)
+    audit_events = strawberry.field(resolver=audit_api.audit_events)
+    customer_access_log = strawberry.field(resolver=audit_api.customer_access_log)
 
 
 @strawberry.type
@@ -96,6 +99,7 @@ class Mutation:
     approve_change = strawberry.mutation(resolver=changes_api.approve_change)
     reject_change = strawberry.mutation(resolver=changes_api.reject_change)
     withdraw_change = strawberry.mutation(resolver=changes_api.withdraw_change)
+    export_audit_events = strawberry.mutation(resolver=audit_api.export_audit_events)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and
