@@ -10,8 +10,8 @@ from dangan.services.errors import Forbidden
 
 async def check_audit_reader(caller: Caller) -> None:
     """FORBIDDEN unless the tenant's active policy lets ``caller`` read the audit trail
-    (inside the tenant transaction). Partner apps never do, whatever the policy says:
-    the trail records every caller's requests, other apps' included."""
+    (inside the tenant transaction). Partner apps never do, whatever the policy says
+    (:meth:`PolicyEngine.may_read_audit`)."""
     if caller.kind != "user":
         raise Forbidden("partner apps may not read the audit trail")
     engine = await POLICIES.engine_for(caller.tenant_id)

@@ -33,7 +33,7 @@ from polar.ffi import PolarSource as Source
 
 from dangan.authz.adapter import PolicyError, filter_to_predicate
 from dangan.authz.predicates import Predicate, any_of
-from dangan.authz.subjects import Actor, Customer
+from dangan.authz.subjects import Actor, Customer, PartnerApp
 from dangan.authz.tables import ACTOR_CLASSES, TABLES, polar_fields
 from dangan.models.archive import (
     CUSTOMER_FIELDS,
@@ -210,7 +210,10 @@ class PolicyEngine:
 
     def may_read_audit(self, actor: Actor) -> bool:
         """Whether ``actor`` may read the audit trail (``can_read_audit``). The rule
-        names no customer, so its decision is all or nothing; anything else is refused."""
+        names no customer, so its decision is all or nothing. Partner apps never may,
+        whatever a rule says: the trail holds every caller's requests."""
+        if isinstance(actor, PartnerApp):
+            return False
         return self.predicate(actor, READ_AUDIT).always
 
     def field_predicate(self, actor: Actor, level: str, field: str) -> Predicate:

@@ -31,7 +31,7 @@ from dangan.authz.evaluate import decide
 from dangan.authz.subjects import Actor, DepartmentLink, PartnerApp, ShareGrant, User
 from dangan.models.archive import CUSTOMER_FIELDS
 
-ACTIONS = ("read", "edit", "approve_share", "approve_change", READ_AUDIT)
+ACTIONS = ("read", "edit", "approve_share", "approve_change")
 FIELD_ACTIONS = ("reveal", "approval")
 OUTCOMES = ("full", "masked", "hidden")
 
@@ -96,8 +96,10 @@ def run_cases(engine: PolicyEngine, cases: list[Mapping[str, Any]]) -> list[Fail
         name = str(case.get("name", f"case {number}"))
         runner = CaseRunner(engine, case)
         for check, expected in (case.get("expect") or {}).items():
-            if check in ACTIONS:
-                actual: Any = runner.allowed(check)
+            if check == READ_AUDIT:
+                actual: Any = engine.may_read_audit(runner.actor)
+            elif check in ACTIONS:
+                actual = runner.allowed(check)
             elif check.split(" ", 1)[0] in FIELD_ACTIONS and " " in check:
                 action, field = check.split(" ", 1)
                 if field.strip() not in CUSTOMER_FIELDS:
