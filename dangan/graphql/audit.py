@@ -11,7 +11,6 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
-from strawberry.utils.str_converters import to_camel_case
 
 from dangan.graphql.customers.types import PageInfo
 from dangan.graphql.selection import is_selected
@@ -79,7 +78,7 @@ def _field_accesses(summary: dict[str, dict[str, str]]) -> list[AuditFieldAccess
     return [
         AuditFieldAccess(
             type=kind,
-            field=to_camel_case(name),
+            field=name,
             levels=[AuditFieldLevel(level) for level in levels.split(",")],
         )
         for kind, names in summary.items()

@@ -22,6 +22,7 @@ from dangan.audit.access_index import events_of_customer
 from dangan.authz.audit_reading import check_audit_reader
 from dangan.authz.predicates import Numbered, Predicate, all_of
 from dangan.services.callers import Caller
+from dangan.services.customers.inputs import api_name
 from dangan.services.errors import BadUserInput
 from dangan.tenants.scope import raw_connection
 
@@ -73,8 +74,9 @@ class AuditFilter:
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """One event as readers see it (jsonb decoded, customer ids unpacked: all of them,
-    or the first CUSTOMER_IDS_WITH_EVENT on a page)."""
+    """One event as readers see it: jsonb decoded, fields named as in the API
+    (``idNumber``), customer ids unpacked (all of them, or the first
+    CUSTOMER_IDS_WITH_EVENT on a page)."""
 
     seq: int
     at: datetime
@@ -101,6 +103,10 @@ class AuditRecord:
         values = dict(row)
         for name in ("variables", "fields", "changes"):
             values[name] = orjson.loads(values[name])
+        values["fields"] = {
+            kind: {api_name(name): levels for name, levels in names.items()}
+            for kind, names in values["fields"].items()
+        }
         values["customer_ids"] = unpack_ids(values.pop("customers"))
         return cls(**values)
 
