@@ -12,6 +12,11 @@ Events are numbered under the lock of ``audit_head`` and commit in that order (t
 writer waits for the lock until the previous one committed or rolled back), so once an
 event is visible every event before it is too: an index filled up to a visible event
 has missed nothing below it.
+
+The mark holds that event's hash too. Should the chain be rewound or rewritten below
+the mark (a restore, or tampering that ``dangan audit verify`` reports), the event there
+no longer has that hash: readers then scan every event, and the next catch-up rebuilds
+the index from the start. Rows of removed events go with them (ON DELETE CASCADE).
 """
 
 from __future__ import annotations
@@ -38,6 +43,13 @@ _INDEX_BATCH = (
 )
 
 
+# The progress mark while the event there still has the hash it was indexed with, else 0.
+_MARK = (
+    "coalesce((SELECT p.indexed_seq FROM audit_access_progress p JOIN audit_event m"
+    " ON m.seq = p.indexed_seq AND m.hash = p.indexed_hash), 0)"
+)
+
+
 @dataclass(frozen=True)
 class CatchUp:
     indexed_seq: int  # the index is complete up to this event
@@ -49,13 +61,26 @@ async def _index_next_batch(batch_events: int) -> tuple[int, int]:
     returns (the new mark, how many events). The progress row is locked: two runs
     take turns."""
     conn = raw_connection()
-    done: int = await conn.fetchval("SELECT indexed_seq FROM audit_access_progress FOR UPDATE")
+    mark = await conn.fetchrow(
+        "SELECT p.indexed_seq, p.indexed_hash = e.hash AS holds FROM audit_access_progress p"
+        " LEFT JOIN audit_event e ON e.seq = p.indexed_seq FOR UPDATE OF p"
+    )
+    done: int = mark["indexed_seq"]
+    moved = bool(done) and not mark["holds"]
+    if moved:  # the chain changed below the mark: start over
+        await conn.execute("DELETE FROM audit_access")
+        done = 0
     batch = await conn.fetchrow(_NEXT_BATCH, done, batch_events)
-    if not batch["events"]:
+    if not batch["events"] and not moved:
         return done, 0
-    await conn.execute(_INDEX_BATCH, done, batch["upto"])
-    await conn.execute("UPDATE audit_access_progress SET indexed_seq = $1", batch["upto"])
-    return int(batch["upto"]), int(batch["events"])
+    upto = int(batch["upto"] or 0)
+    await conn.execute(_INDEX_BATCH, done, upto)
+    await conn.execute(
+        "UPDATE audit_access_progress SET indexed_seq = $1,"
+        " indexed_hash = coalesce((SELECT hash FROM audit_event WHERE seq = $1), '')",
+        upto,
+    )
+    return upto, int(batch["events"])
 
 
 async def catch_up(tenant: TenantRef, *, batch_events: int = BATCH_EVENTS) -> CatchUp:
@@ -76,8 +101,7 @@ def events_of_customer(customer: uuid.UUID) -> Predicate:
     16-byte boundary)."""
     return Predicate(
         "e.seq IN (SELECT a.seq FROM audit_access a WHERE a.customer_id = ?"
-        " UNION ALL SELECT t.seq FROM audit_event t"
-        " WHERE t.seq > (SELECT indexed_seq FROM audit_access_progress)"
+        f" UNION ALL SELECT t.seq FROM audit_event t WHERE t.seq > {_MARK}"
         " AND position(?::bytea IN t.customers) > 0"
         " AND ?::uuid IN (SELECT audit_event_customers(t.customers)))",
         (customer, customer.bytes, customer),

@@ -198,3 +198,41 @@ async def test_an_event_removed_takes_its_index_rows_along(
 
     assert await indexed_for(tenant, str(customer)) == []
     assert await logged(api, token, str(customer), "auditidx") == []
+
+
+async def test_a_chain_rewound_below_the_mark_is_read_exactly_and_reindexed(
+    api: Api, scratch: tuple[TenantRef, str], settings: Settings
+) -> None:
+    """A restore (or tampering, which verify reports) may rewind the chain below the
+    index's mark and number new events as old ones were: readers then scan every event,
+    and the next catch-up rebuilds the index."""
+    tenant, token = scratch
+    kept, dropped, added = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    async def act(customer: uuid.UUID) -> int:
+        return await record_action(
+            settings.secret_key, "import.run", origin="job", customers=[customer]
+        )
+
+    first = await run_in_tenant(tenant, lambda: act(kept))
+    second = await run_in_tenant(tenant, lambda: act(dropped))
+    await catch_up(tenant)
+    await _fetch(
+        tenant,
+        "WITH gone AS (DELETE FROM audit_event WHERE seq = $1 RETURNING seq)"
+        " UPDATE audit_head SET last_seq = $2,"
+        " last_hash = (SELECT hash FROM audit_event WHERE seq = $2) RETURNING last_seq",
+        second,
+        first,
+    )
+    renumbered = await run_in_tenant(tenant, lambda: act(added))
+    assert renumbered == second
+
+    for _ in ("before the catch-up", "after it"):
+        assert await logged(api, token, str(added), "auditidx") == [second]
+        assert await logged(api, token, str(kept), "auditidx") == [first]
+        assert await logged(api, token, str(dropped), "auditidx") == []
+        await catch_up(tenant)
+
+    assert await indexed_for(tenant, str(added)) == [second]
+    assert await indexed_up_to(tenant) == (await head_of(tenant))[0]  # the reads' events too

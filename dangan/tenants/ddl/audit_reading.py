@@ -12,7 +12,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         -- Which events returned which customer: derived from audit_event.customers (packed
         -- ids, which no index can search) by a catch-up job that runs after the requests,
         -- never in them (dangan.audit.access_index). audit_access_progress says up to
-        -- which event it has indexed; a reader adds the events after that by scanning
+        -- which event it has indexed (and that event's hash, so a chain rewound or
+        -- rewritten since is noticed); a reader adds the events after that by scanning
         -- them, so the answer is exact whether or not the job has caught up.
         CREATE TABLE audit_access (
             customer_id uuid NOT NULL,
@@ -23,9 +24,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX audit_access_seq ON audit_access (seq);
         CREATE TABLE audit_access_progress (
             one         boolean PRIMARY KEY DEFAULT TRUE CHECK (one),
-            indexed_seq bigint NOT NULL CHECK (indexed_seq >= 0)
+            indexed_seq bigint NOT NULL CHECK (indexed_seq >= 0),
+            indexed_hash text NOT NULL
         );
-        INSERT INTO audit_access_progress (indexed_seq) VALUES (0);
+        INSERT INTO audit_access_progress (indexed_seq, indexed_hash) VALUES (0, '');
         -- Filters of the auditEvents query: a period, one actor, one action (newest first).
         CREATE INDEX audit_event_by_at ON audit_event (at);
         CREATE INDEX audit_event_by_actor ON audit_event (actor_kind, actor_id, seq);
