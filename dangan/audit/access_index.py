@@ -5,7 +5,7 @@ An event keeps the customers it returned packed in one ``bytea`` (cheap to write
 ``(customer_id, seq)`` row per customer of each event, filled after the fact by
 :func:`catch_up` (an arq cron, every minute): the request path writes nothing more than
 before. ``audit_access_progress.indexed_seq`` says up to which event the index is filled;
-:func:`events_of_customer` reads the index up to there and scans only the events after
+:func:`customer_events` reads the index up to there and scans only the events after
 it, in the same snapshot, so its answer is exact whether or not the job has caught up.
 
 Events are numbered under the lock of ``audit_head`` and commit in that order (the next
@@ -94,15 +94,18 @@ async def catch_up(tenant: TenantRef, *, batch_events: int = BATCH_EVENTS) -> Ca
             return CatchUp(indexed, events)
 
 
-def events_of_customer(customer: uuid.UUID) -> Predicate:
-    """The events that returned ``customer``, as a condition on ``e.seq`` (``e`` is
-    ``audit_event``): the index up to its progress mark, and the events after the mark
-    scanned (``position`` finds the 16 bytes cheaply; the unpacked ids confirm them on a
-    16-byte boundary)."""
+def customer_events(customer: uuid.UUID) -> Predicate:
+    """The numbers of the events that returned ``customer``, newest first, as a FROM
+    item ``c(seq)``: the index up to its mark, and the events after the mark scanned
+    (``position`` finds the 16 bytes cheaply; the unpacked ids confirm them on a 16-byte
+    boundary). The two parts never overlap. Sorted here (numbers only, from an
+    index-only scan), the events themselves are then read only as far as a page needs."""
     return Predicate(
-        "e.seq IN (SELECT a.seq FROM audit_access a WHERE a.customer_id = ?"
+        "(SELECT seq FROM (SELECT a.seq FROM audit_access a"
+        f" WHERE a.customer_id = ? AND a.seq <= {_MARK}"
         f" UNION ALL SELECT t.seq FROM audit_event t WHERE t.seq > {_MARK}"
         " AND position(?::bytea IN t.customers) > 0"
-        " AND ?::uuid IN (SELECT audit_event_customers(t.customers)))",
+        " AND ?::uuid IN (SELECT audit_event_customers(t.customers))) u"
+        " ORDER BY seq DESC) AS c",
         (customer, customer.bytes, customer),
     )

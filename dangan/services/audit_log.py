@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from dangan.audit.access_index import events_of_customer
+from dangan.audit.access_index import customer_events
 from dangan.authz.audit_reading import check_audit_reader
 from dangan.authz.predicates import Numbered, Predicate, all_of
 from dangan.services.callers import Caller
@@ -164,9 +164,9 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def filter_predicate(where: AuditFilter, label: str = "filter") -> Predicate:
-    """The filter as a condition on ``audit_event e``; BAD_USER_INPUT naming the part
-    of the filter that is wrong."""
+def _conditions(where: AuditFilter, label: str) -> Predicate:
+    """The filter but its customer as a condition on ``audit_event e``; BAD_USER_INPUT
+    naming the part of the filter that is wrong."""
     _one_of(where.actor_kind, ACTOR_KINDS, f"{label}.actor.kind")
     _one_of(where.operation_type, OPERATION_TYPES, f"{label}.operationType")
     _one_of(where.outcome, OUTCOMES, f"{label}.outcome")
@@ -191,29 +191,71 @@ def filter_predicate(where: AuditFilter, label: str = "filter") -> Predicate:
         Predicate("e.at >= ?", (_aware(where.start),)) if where.start else None,
         Predicate("e.at < ?", (_aware(where.end),)) if where.end else None,
     ]
-    if where.customer is not None:
-        customer = parse_customer(where.customer, f"{label}.customerId")
-        parts.append(events_of_customer(customer))
     return all_of(part for part in parts if part is not None)
 
 
-async def _page(where: Predicate, first: int, after: str | None, *, with_total: bool) -> EventPage:
+@dataclass(frozen=True)
+class Scope:
+    """``FROM … WHERE …`` of the events that meet a filter (``audit_event`` as ``e``),
+    and the column their number is ordered by."""
+
+    sql: Predicate
+    key: str
+
+
+def scope(
+    where: AuditFilter,
+    *,
+    before: int | None = None,
+    label: str = "filter",
+    customer_label: str = "",
+) -> Scope:
+    """The events that meet ``where``, numbered below ``before``. With a customer they
+    are looked up one by one from the customer's event numbers (:func:`customer_events`),
+    newest first, as far as a page needs. (Left to join them itself, the planner chose
+    to scan the trail backwards against the customer's list: 0.3–1 s a page at 100k
+    events. This way, with 5,000 of those not indexed yet: 5 ms for a customer seen in
+    1,000 events, 65 ms for one seen in 25,000 — most of it the unindexed tail.)"""
+    conditions = [_conditions(where, label)]
+    source, key = Predicate("audit_event e"), "e.seq"
+    if where.customer is not None:
+        customer = parse_customer(where.customer, customer_label or f"{label}.customerId")
+        events = customer_events(customer)
+        source = Predicate(
+            f"{events.sql} CROSS JOIN LATERAL"
+            " (SELECT * FROM audit_event x WHERE x.seq = c.seq OFFSET 0) e",
+            events.params,
+        )
+        key = "c.seq"
+    if before is not None:
+        conditions.append(Predicate(f"{key} < ?", (before,)))
+    condition = all_of(conditions)
+    text = f"FROM {source.sql} WHERE {condition.sql}"
+    return Scope(Predicate(text, (*source.params, *condition.params)), key)
+
+
+async def _page(
+    where: AuditFilter,
+    first: int,
+    after: str | None,
+    *,
+    with_total: bool,
+    customer_label: str = "",
+) -> EventPage:
     conn = raw_connection()
+    before = decode_cursor(after) if after is not None else None
+    page = Numbered()
+    events = scope(where, before=before, customer_label=customer_label)
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS}, {_HEAD} {page.add(events.sql)}"
+        f" ORDER BY {events.key} DESC LIMIT {int(first) + 1}",
+        *page.params,
+    )
     total = None
     if with_total:
         counting = Numbered()
-        total = await conn.fetchval(
-            f"SELECT count(*) FROM audit_event e WHERE {counting.add(where)}", *counting.params
-        )
-    sql = Numbered()
-    condition = sql.add(where)
-    if after is not None:
-        condition += f" AND e.seq < {sql.value(decode_cursor(after))}"
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS}, {_HEAD} FROM audit_event e WHERE {condition}"
-        f" ORDER BY e.seq DESC LIMIT {int(first) + 1}",
-        *sql.params,
-    )
+        text = counting.add(scope(where, customer_label=customer_label).sql)
+        total = await conn.fetchval(f"SELECT count(*) {text}", *counting.params)
     return EventPage(
         records=[AuditRecord.from_row(row) for row in rows[:first]],
         has_next=len(rows) > first,
@@ -239,7 +281,7 @@ async def list_events(
     """A page of the tenant's events that meet ``where``, newest first."""
     await check_audit_reader(caller)
     _check_first(first, limit)
-    return await _page(filter_predicate(where), first, after, with_total=with_total)
+    return await _page(where, first, after, with_total=with_total)
 
 
 async def customer_access_log(
@@ -255,8 +297,8 @@ async def customer_access_log(
     level), newest first. A customer that no longer exists keeps its log."""
     await check_audit_reader(caller)
     _check_first(first, limit)
-    where = events_of_customer(parse_customer(customer_id, "customerId"))
-    return await _page(where, first, after, with_total=with_total)
+    where = AuditFilter(customer=customer_id)
+    return await _page(where, first, after, with_total=with_total, customer_label="customerId")
 
 
 async def customer_ids(caller: Caller, seq: int, *, offset: int, count: int) -> list[uuid.UUID]:
@@ -281,11 +323,9 @@ class Matching:
 
 async def matching_events(where: AuditFilter) -> Matching:
     sql = Numbered()
-    text = sql.add(filter_predicate(where))
+    text = sql.add(scope(where).sql)
     row = await raw_connection().fetchrow(
-        f"SELECT count(*) AS events, coalesce(max(e.seq), 0) AS newest"
-        f" FROM audit_event e WHERE {text}",
-        *sql.params,
+        f"SELECT count(*) AS events, coalesce(max(e.seq), 0) AS newest {text}", *sql.params
     )
     return Matching(int(row["events"]), int(row["newest"]))
 
@@ -296,14 +336,13 @@ async def iter_events(
     """The events up to ``upto`` that meet ``where``, newest first, in batches, with
     all their customer ids (for exports: the caller checked who is reading). Events
     are only ever appended, so those up to a number counted once stay the same."""
-    condition = filter_predicate(where)
     before = upto + 1
     while True:
         sql = Numbered()
-        text = f"{sql.add(condition)} AND e.seq < {sql.value(before)}"
+        events = scope(where, before=before)
         rows = await raw_connection().fetch(
-            f"SELECT {_COLUMNS}, e.customers FROM audit_event e WHERE {text}"
-            f" ORDER BY e.seq DESC LIMIT {int(batch)}",
+            f"SELECT {_COLUMNS}, e.customers {sql.add(events.sql)}"
+            f" ORDER BY {events.key} DESC LIMIT {int(batch)}",
             *sql.params,
         )
         records = [AuditRecord.from_row(row) for row in rows]

@@ -69,6 +69,10 @@ async def test_the_auditor_sees_what_sales_saw_and_how(api: Api, world: World) -
 
     entries = log.ok()["customerAccessLog"]["nodes"]
     assert [e["requestId"] for e in entries[:2]] == [open_id, list_id]
+    newest, _ = await access_log(api, world["alpha"].tokens["auditor"], opened_id, first=1)
+    cursor = newest.ok()["customerAccessLog"]["pageInfo"]["endCursor"]
+    older, _ = await access_log(api, world["alpha"].tokens["auditor"], opened_id, after=cursor)
+    assert [e["requestId"] for e in older.ok()["customerAccessLog"]["nodes"][:1]] == [list_id]
     assert entries[0]["actor"]["name"] == "alpha-sales"
     assert levels(entries[0])["idNumber"] == ["MASKED"]
     assert all(opened_id in e["customerIds"] for e in entries)

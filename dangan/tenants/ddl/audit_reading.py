@@ -29,9 +29,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         INSERT INTO audit_access_progress (indexed_seq, indexed_hash) VALUES (0, '');
         -- Filters of the auditEvents query: a period, one actor, one action (newest first).
+        -- A few µs per event written (measured: below the noise of customers_list_masked).
+        -- The GIN index without fastupdate: no pending list whose flush one unlucky
+        -- request would pay for.
         CREATE INDEX audit_event_by_at ON audit_event (at);
         CREATE INDEX audit_event_by_actor ON audit_event (actor_kind, actor_id, seq);
-        CREATE INDEX audit_event_by_action ON audit_event USING gin (actions);
+        CREATE INDEX audit_event_by_action ON audit_event USING gin (actions)
+            WITH (fastupdate = off);
         """,
     ),
 )
