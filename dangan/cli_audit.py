@@ -107,10 +107,10 @@ def events(
     ] = None,
     outcome: Annotated[str | None, typer.Option(help="ok | error")] = None,
     start: Annotated[
-        datetime | None, typer.Option("--from", help="From this time (inclusive; UTC if no zone)")
+        datetime | None, typer.Option("--from", help="From this time, UTC (inclusive)")
     ] = None,
     end: Annotated[
-        datetime | None, typer.Option("--to", help="Up to this time (exclusive)")
+        datetime | None, typer.Option("--to", help="Up to this time, UTC (exclusive)")
     ] = None,
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="Write every matching event to this CSV file")

@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dangan.audit.actions import record_action
+from dangan.settings import Settings
+from dangan.tenants.scope import run_in_tenant
 from tests.audit.events import event_of, post
 from tests.audit.reading import ACCESS_LOG, EVENTS, EXPORT, access_log, audit_events, levels
 from tests.support.api import Api
@@ -217,3 +220,32 @@ async def test_a_customer_never_seen_has_an_empty_log(api: Api, world: World) ->
         "pageInfo": {"hasNextPage": False, "endCursor": None},
         "totalCount": 0,
     }
+
+
+BIG = """query BigEvent($filter: AuditEventFilter) {
+  auditEvents(filter: $filter, first: 1) {
+    nodes { seq customerCount head: customerIds rest: customerIds(first: 500, offset: 1000) }
+  }
+}"""
+
+
+async def test_an_event_of_many_customers_gives_them_page_by_page(
+    api: Api, world: World, settings: Settings
+) -> None:
+    customers = [uuid.uuid4() for _ in range(1200)]
+
+    async def act() -> int:
+        return await record_action(
+            settings.secret_key, "export.run", origin="job", customers=customers
+        )
+
+    seq = await run_in_tenant(world["gamma"].ref, act)
+
+    reply, _ = await post(
+        api, "gamma", world["gamma"].tokens["auditor"], BIG, {"filter": {"action": "export.run"}}
+    )
+
+    (event,) = reply.ok()["auditEvents"]["nodes"]
+    assert (event["seq"], event["customerCount"]) == (seq, 1200)
+    assert event["head"] == [str(c) for c in customers[:1000]]
+    assert event["rest"] == [str(c) for c in customers[1000:]]
