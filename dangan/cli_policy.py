@@ -74,6 +74,9 @@ def _report_table(report: dict[str, Any]) -> Table:
             for outcome, (b, a) in outcomes.items():
                 if b != a:
                     table.add_row("", "", f"{cls} values {outcome}", str(b), str(a))
+        before, after = data["auditReaders"]
+        if before != after:
+            table.add_row("", "", "may read the audit trail", str(before), str(after))
     return table
 
 

@@ -16,7 +16,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from minio import Minio
@@ -133,12 +133,19 @@ class ObjectStore:
 
     async def put_bytes(self, key: str, data: bytes, content_type: str, **extra: Any) -> None:
         """Write an object; ``extra`` goes to minio's ``put_object`` (metadata, retention)."""
+        await self.put_stream(key, io.BytesIO(data), len(data), content_type, **extra)
+
+    async def put_stream(
+        self, key: str, stream: BinaryIO, length: int, content_type: str, **extra: Any
+    ) -> None:
+        """Write an object of ``length`` bytes read from ``stream`` (say, a temporary
+        file too large to hold in memory)."""
         await asyncio.to_thread(
             self.client.put_object,
             self.bucket,
             key,
-            io.BytesIO(data),
-            len(data),
+            stream,
+            length,
             content_type=content_type,
             **extra,
         )

@@ -3,7 +3,8 @@
 Administrators write four rules in ``policies/*.polar`` (see the comments there):
 ``can_see`` (which customers), ``field_access`` (full or masked, per sensitivity class
 or single field), ``can_reveal`` (who may reveal a masked value) and
-``can_approve_share`` / ``can_edit``. This module adds generated ``allow`` rules that
+``can_approve_share`` / ``can_edit``, and ``can_read_audit`` (who may read the audit
+trail; a policy without it lets nobody). This module adds generated ``allow`` rules that
 ask those rules about each field, so one set of files decides rows, fields and
 approvals. Every decision is an Oso data filter turned into a SQL predicate, computed
 once per (actor, action) for the life of this engine (a new policy version is a new
@@ -33,7 +34,7 @@ from polar.ffi import PolarSource as Source
 
 from dangan.authz.adapter import PolicyError, filter_to_predicate
 from dangan.authz.predicates import Predicate, any_of
-from dangan.authz.subjects import Actor, Customer
+from dangan.authz.subjects import Actor, Customer, PartnerApp
 from dangan.authz.tables import ACTOR_CLASSES, TABLES, polar_fields
 from dangan.models.archive import (
     CUSTOMER_FIELDS,
@@ -53,13 +54,17 @@ REQUIRED_RULES = (
 # Rules whose last argument names a sensitivity class or a customer field.
 CLASS_RULES = ("field_access", "can_reveal", "change_needs_approval")
 LEVELS = ("full", "masked", "match")
+# Optional: policy versions written before it existed still load, and let nobody read.
+AUDIT_RULE = "can_read_audit"
+READ_AUDIT = "read_audit"
 
 
-def _glue() -> str:
+def _glue(*, audit_rule: bool) -> str:
     """Generated rules connecting the administrators' rules to the engine's questions.
 
     Field questions don't repeat ``can_see``: the row filter already limits the rows, and
-    leaving it out keeps each field predicate small.
+    leaving it out keeps each field predicate small. ``can_read_audit`` speaks of the
+    actor alone; asked through a customer like the others, it becomes always or never.
     """
     lines = [
         'allow(actor, "read", c: Customer) if can_see(actor, c);',
@@ -67,6 +72,8 @@ def _glue() -> str:
         'allow(actor, "approve_share", c: Customer) if can_approve_share(actor, c);',
         'allow(actor, "approve_change", c: Customer) if can_approve_change(actor, c);',
     ]
+    if audit_rule:
+        lines.append(f'allow(actor, "{READ_AUDIT}", _c: Customer) if {AUDIT_RULE}(actor);')
     for target in (*SENSITIVITY_CLASSES, *CUSTOMER_FIELDS):
         for level in LEVELS:
             lines.append(
@@ -123,7 +130,8 @@ class PolicyEngine:
         try:
             with redirect_stdout(captured), redirect_stderr(captured):
                 # One load for every file: Polar refuses a second load (FINDINGS.md).
-                self.oso._load_sources([*sources, Source(_glue(), "<generated>")])
+                glue = _glue(audit_rule=_defines(self.sources.values(), AUDIT_RULE))
+                self.oso._load_sources([*sources, Source(glue, "<generated>")])
         except OsoError as exc:
             raise PolicyError(str(exc)) from exc
         warnings = [line for line in captured.getvalue().splitlines() if line.strip()]
@@ -217,6 +225,14 @@ class PolicyEngine:
                 return bool(self.oso.query_rule_once(rule, actor))
             except OsoError as exc:
                 raise PolicyError(str(exc)) from exc
+
+    def may_read_audit(self, actor: Actor) -> bool:
+        """Whether ``actor`` may read the audit trail (``can_read_audit``). The rule
+        names no customer, so its decision is all or nothing. Partner apps never may,
+        whatever a rule says: the trail holds every caller's requests."""
+        if isinstance(actor, PartnerApp):
+            return False
+        return self.predicate(actor, READ_AUDIT).always
 
     def field_predicate(self, actor: Actor, level: str, field: str) -> Predicate:
         """When ``actor`` sees ``field`` at ``level`` ("full", "masked"); with level

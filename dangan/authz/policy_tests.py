@@ -8,7 +8,7 @@
   departments: [{ancestor_id: 4}]                    # the customer's department tree, optional
   expect: {read: true, phone: full, id_number: masked, annual_revenue: hidden,
            edit: true, approve_share: false, reveal id_number: true,
-           approve_change: false, approval credit_rating: true}
+           approve_change: false, approval credit_rating: true, read_audit: false}
 - name: an auditor reads the compliance report
   actor: {role: auditor, id: 8}                      # no customer: a rule about the actor
   expect: {compliance_report: true}
@@ -16,9 +16,9 @@
 
 Fields expect ``full``, ``masked`` or ``hidden`` (a customer the actor can't read shows
 nothing); actions (``read``, ``edit``, ``approve_share``, ``approve_change``, ``reveal
-<field>``, ``approval <field>`` — a change to it waits for approval) expect ``true`` or
-``false``; so do rules about the actor alone (``compliance_report``:
-``can_read_compliance_report``).
+<field>``, ``approval <field>`` — a change to it waits for approval, ``read_audit`` — the
+actor may read the audit trail, whatever the customer) expect ``true`` or ``false``; so
+do rules about the actor alone (``compliance_report``: ``can_read_compliance_report``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from dangan.authz.adapter import PolicyError
-from dangan.authz.engine import PolicyEngine
+from dangan.authz.engine import READ_AUDIT, PolicyEngine
 from dangan.authz.evaluate import decide
 from dangan.authz.subjects import Actor, DepartmentLink, PartnerApp, ShareGrant, User
 from dangan.models.archive import CUSTOMER_FIELDS
@@ -102,8 +102,10 @@ def run_cases(engine: PolicyEngine, cases: list[Mapping[str, Any]]) -> list[Fail
         name = str(case.get("name", f"case {number}"))
         runner = CaseRunner(engine, case)
         for check, expected in (case.get("expect") or {}).items():
-            if check in ACTIONS:
-                actual: Any = runner.allowed(check)
+            if check == READ_AUDIT:
+                actual: Any = engine.may_read_audit(runner.actor)
+            elif check in ACTIONS:
+                actual = runner.allowed(check)
             elif check in ACTOR_RULES:
                 actual = runner.engine.actor_allows(ACTOR_RULES[check], runner.actor)
             elif check.split(" ", 1)[0] in FIELD_ACTIONS and " " in check:

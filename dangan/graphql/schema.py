@@ -6,6 +6,7 @@ import strawberry
 from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import archive, attachments
+from dangan.graphql import audit as audit_api
 from dangan.graphql import classification as classification_api
 from dangan.graphql import compliance as compliance_api
 from dangan.graphql import policies as policy_api
@@ -47,6 +48,8 @@ class Query:
     alarm_rules = strawberry.field(resolver=alarms_api.alarm_rules)
     alarm_settings = strawberry.field(resolver=alarms_api.alarm_settings)
     compliance_report = strawberry.field(resolver=compliance_api.compliance_report)
+    audit_events = strawberry.field(resolver=audit_api.audit_events)
+    customer_access_log = strawberry.field(resolver=audit_api.customer_access_log)
 
 
 @strawberry.type
@@ -109,6 +112,7 @@ class Mutation:
     set_alarm_rule = strawberry.mutation(resolver=alarms_api.set_alarm_rule)
     set_alarm_settings = strawberry.mutation(resolver=alarms_api.set_alarm_settings)
     export_compliance_report = strawberry.mutation(resolver=compliance_api.export_compliance_report)
+    export_audit_events = strawberry.mutation(resolver=audit_api.export_audit_events)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

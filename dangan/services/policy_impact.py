@@ -65,8 +65,9 @@ async def _count(measures: dict[str, Predicate]) -> Counts:
 
 async def impact_report(before: PolicyEngine, after: PolicyEngine) -> dict[str, Any]:
     """{"roles": {role: {"actors": n, "customers": [before, after],
-    "classes": {class: {"full": [b, a], "masked": [b, a], "hidden": [b, a]}}}},
-    "changed": bool}"""
+    "classes": {class: {"full": [b, a], "masked": [b, a], "hidden": [b, a]}},
+    "auditReaders": [b, a]}}, "changed": bool} — ``auditReaders``: how many of the role's
+    callers may read the audit trail."""
     totals: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     actors_per_role: dict[str, int] = defaultdict(int)
     for role, actor in await _actors():
@@ -74,6 +75,7 @@ async def impact_report(before: PolicyEngine, after: PolicyEngine) -> dict[str, 
         for side, engine in enumerate((before, after)):
             for name, value in (await _count(_measures(engine, actor))).items():
                 totals[role][name][side] += value
+            totals[role]["auditReaders"][side] += int(engine.may_read_audit(actor))
     report: dict[str, Any] = {"roles": {}, "changed": False}
     for role, measured in sorted(totals.items()):
         customers = measured["customers"]
@@ -82,13 +84,17 @@ async def impact_report(before: PolicyEngine, after: PolicyEngine) -> dict[str, 
             full, masked = measured[f"{cls}.full"], measured[f"{cls}.masked"]
             hidden = [customers[i] - full[i] - masked[i] for i in (0, 1)]
             classes[cls] = {"full": full, "masked": masked, "hidden": hidden}
+        readers = measured["auditReaders"]
         report["roles"][role] = {
             "actors": actors_per_role[role],
             "customers": customers,
             "classes": classes,
+            "auditReaders": readers,
         }
-        changed = customers[0] != customers[1] or any(
-            v[0] != v[1] for c in classes.values() for v in c.values()
+        changed = (
+            customers[0] != customers[1]
+            or readers[0] != readers[1]
+            or any(v[0] != v[1] for c in classes.values() for v in c.values())
         )
         report["changed"] = report["changed"] or changed
     return report

@@ -9,13 +9,22 @@ move whole to another cluster); people are mirrored into ``member`` for that rea
 
 from __future__ import annotations
 
-from dangan.tenants.ddl import Migration, alarms, archive, audit, platform, profiles
+from dangan.tenants.ddl import (
+    Migration,
+    alarms,
+    archive,
+    audit,
+    audit_reading,
+    platform,
+    profiles,
+)
 
 PLATFORM_MIGRATIONS: tuple[Migration, ...] = platform.MIGRATIONS
 TENANT_MIGRATIONS: tuple[Migration, ...] = (
     *archive.MIGRATIONS,
     *profiles.MIGRATIONS,
     *audit.MIGRATIONS,
+    *audit_reading.MIGRATIONS,
     *alarms.MIGRATIONS,
 )
 

@@ -23,7 +23,7 @@ from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
 from dangan.workers.alarms import alarm_sweep, deliver_alert_webhook, evaluate_alarms
 from dangan.workers.archive import MAX_TRIES, export_customers, import_customers
-from dangan.workers.audit import audit_checkpoints
+from dangan.workers.audit import audit_checkpoints, index_audit_access
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -95,6 +95,13 @@ def build_worker(
                 name=f"cron:{settings.redis_namespace}:audit_checkpoints",
                 minute=set(range(5, 60, 10)),
                 unique=True,
+            ),
+            cron(
+                index_audit_access,
+                name=f"cron:{settings.redis_namespace}:index_audit_access",
+                minute=set(range(60)),  # every minute
+                unique=True,
+                timeout=3600,
             ),
         ],
         "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),

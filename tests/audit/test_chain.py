@@ -73,7 +73,8 @@ async def chain(scratch: TenantRef) -> TenantRef:
     async def rebuild() -> None:
         conn = raw_connection()
         await conn.execute(
-            "TRUNCATE audit_event; UPDATE audit_head SET last_seq = 0, last_hash = repeat('0', 64)"
+            "TRUNCATE audit_event CASCADE;"
+            " UPDATE audit_head SET last_seq = 0, last_hash = repeat('0', 64)"
         )
         for n in range(1, EVENTS + 1):
             await append_event(conn, _event(n))

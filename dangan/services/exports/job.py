@@ -50,6 +50,12 @@ def _cell(row: Any, column: str) -> str:
         text = ";".join(str(item) for item in value)
     else:
         text = str(value)
+    return spreadsheet_safe(text)
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` as a cell a spreadsheet shows as text: one it would take for a formula
+    (starting with =, +, -, @, a tab or a carriage return) gets a leading ``'``."""
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
