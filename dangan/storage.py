@@ -158,17 +158,28 @@ class ObjectStore:
             retention=Retention(mode, until),
         )
 
-    async def versions(self, prefix: str) -> list[ObjectVersion]:
-        """Every version (and delete marker) of the objects under ``prefix``."""
+    async def versions(
+        self, prefix: str, *, start_after: str | None = None, before: str | None = None
+    ) -> list[ObjectVersion]:
+        """Every version (and delete marker) of the objects under ``prefix``, in key
+        order; only keys after ``start_after`` and before ``before`` (the listing stops
+        there: pages beyond are not asked for)."""
 
         def listing() -> list[ObjectVersion]:
             found = self.client.list_objects(
-                self.bucket, prefix=prefix, recursive=True, include_version=True
+                self.bucket,
+                prefix=prefix,
+                recursive=True,
+                include_version=True,
+                start_after=start_after,
             )
-            return [
-                ObjectVersion(str(item.object_name), item.version_id, item.is_delete_marker)
-                for item in found
-            ]
+            versions = []
+            for item in found:
+                key = str(item.object_name)
+                if before is not None and key >= before:
+                    break
+                versions.append(ObjectVersion(key, item.version_id, item.is_delete_marker))
+            return versions
 
         return await asyncio.to_thread(listing)
 
@@ -200,6 +211,19 @@ class ObjectStore:
         """Copy an object inside the bucket (server-side; the bucket's encryption applies)."""
         await asyncio.to_thread(
             self.client.copy_object, self.bucket, target, CopySource(self.bucket, source)
+        )
+
+    async def extend_lock(
+        self, key: str, version_id: str | None, *, mode: str, until: datetime
+    ) -> None:
+        """Lock one version until ``until`` (S3 lets a lock be lengthened, never shortened
+        without bypassing governance, which this never asks for)."""
+        await asyncio.to_thread(
+            self.client.set_object_retention,
+            self.bucket,
+            key,
+            Retention(mode, until),
+            version_id=version_id,
         )
 
     async def remove(self, key: str, version_id: str | None = None) -> None:

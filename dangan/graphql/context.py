@@ -65,6 +65,8 @@ class Context:
     )
     # Response paths of values the policy hid (returned as extensions.redacted).
     redacted: list[str] = field(default_factory=list)
+    # Who a successful ``login`` signed in: the actor of that request's audit event.
+    signed_in: Caller | None = None
 
     @cached_property
     def attachments(self) -> DataLoader[Any, Any]:

@@ -9,13 +9,14 @@ move whole to another cluster); people are mirrored into ``member`` for that rea
 
 from __future__ import annotations
 
-from dangan.tenants.ddl import Migration, archive, audit, platform, profiles
+from dangan.tenants.ddl import Migration, archive, audit, audit_retention, platform, profiles
 
 PLATFORM_MIGRATIONS: tuple[Migration, ...] = platform.MIGRATIONS
 TENANT_MIGRATIONS: tuple[Migration, ...] = (
     *archive.MIGRATIONS,
     *profiles.MIGRATIONS,
     *audit.MIGRATIONS,
+    *audit_retention.MIGRATIONS,
 )
 
 LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version

@@ -16,7 +16,7 @@ from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
 from dangan.workers.archive import MAX_TRIES, export_customers, import_customers
-from dangan.workers.audit import audit_checkpoints
+from dangan.workers.audit import audit_checkpoints, audit_retention, prune_audit_trail
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -31,6 +31,7 @@ FUNCTIONS = [
     func(import_customers, max_tries=MAX_TRIES, timeout=3600),
     func(export_customers, max_tries=MAX_TRIES, timeout=3600),
     func(rate_tenant_customers, max_tries=5, timeout=3600),
+    func(prune_audit_trail, max_tries=3, timeout=3600),
 ]
 
 
@@ -87,6 +88,13 @@ def build_worker(
                 audit_checkpoints,
                 name=f"cron:{settings.redis_namespace}:audit_checkpoints",
                 minute=set(range(5, 60, 10)),
+                unique=True,
+            ),
+            cron(
+                audit_retention,
+                name=f"cron:{settings.redis_namespace}:audit_retention",
+                hour={3},
+                minute={45},
                 unique=True,
             ),
         ],
