@@ -158,20 +158,14 @@ class ObjectStore:
             retention=Retention(mode, until),
         )
 
-    async def versions(
-        self, prefix: str, *, start_after: str | None = None, before: str | None = None
-    ) -> list[ObjectVersion]:
+    async def versions(self, prefix: str, *, before: str | None = None) -> list[ObjectVersion]:
         """Every version (and delete marker) of the objects under ``prefix``, in key
-        order; only keys after ``start_after`` and before ``before`` (the listing stops
-        there: pages beyond are not asked for)."""
+        order; only keys before ``before`` if given (the listing stops there: pages
+        beyond are not asked for)."""
 
         def listing() -> list[ObjectVersion]:
             found = self.client.list_objects(
-                self.bucket,
-                prefix=prefix,
-                recursive=True,
-                include_version=True,
-                start_after=start_after,
+                self.bucket, prefix=prefix, recursive=True, include_version=True
             )
             versions = []
             for item in found:

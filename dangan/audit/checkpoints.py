@@ -10,6 +10,11 @@ in the bucket ``<DANGAN_S3_BUCKET>-audit``, created with object lock: every vers
 locked (mode and days from the settings), so it can be neither deleted nor shortened,
 and a write to its key only adds a version — which ``list_checkpoints`` reports. The
 object is signed (HMAC under the audit key), so an edited one is told from a genuine one.
+
+The cron and ``dangan audit checkpoint`` record ``audit.checkpoint`` in the chain first
+and checkpoint the head that holds it. Once retention has pruned the events a
+checkpoint covers (:mod:`dangan.audit.retention`), it is removed when its lock runs
+out; the anchor's own checkpoint is kept, and locked again.
 """
 
 from __future__ import annotations
@@ -86,14 +91,17 @@ async def _head() -> tuple[int, str]:
     return int(row["last_seq"]), str(row["last_hash"])
 
 
-async def write_checkpoint(tenant: TenantRef, store: CheckpointStore) -> Checkpoint | None:
+async def write_checkpoint(
+    tenant: TenantRef, store: CheckpointStore, *, now: datetime | None = None
+) -> Checkpoint | None:
     """Write a checkpoint of ``tenant``'s audit head; None when there is nothing new (an
-    empty chain, or the head's checkpoint is already there: reruns write nothing)."""
+    empty chain, or the head's checkpoint is already there: reruns write nothing).
+    ``now``: the clock (tests of retention write checkpoints of long ago)."""
     seq, hash_ = await run_in_tenant(tenant, _head)
     key = checkpoint_key(tenant.slug, seq)
     if seq == 0 or await store.objects.stat(key) is not None:
         return None
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     body = {
         "tenant": tenant.slug,
         "tenant_id": tenant.id,
@@ -107,7 +115,7 @@ async def write_checkpoint(tenant: TenantRef, store: CheckpointStore) -> Checkpo
     else:
         until = now.replace(microsecond=0) + timedelta(days=store.retention_days)
         await store.objects.put_locked(key, data, CONTENT_TYPE, mode=store.lock_mode, until=until)
-    return Checkpoint(seq, hash_)
+    return Checkpoint(seq, hash_, at=now)
 
 
 async def list_checkpoints(
@@ -116,12 +124,14 @@ async def list_checkpoints(
     """``tenant``'s checkpoints from event ``from_seq`` on, in seq order, each version of
     each object read and checked: a bad signature, versions that disagree (overwritten)
     or a delete marker make it ``tampered``. Checkpoints signed for another tenant id (a
-    former tenant of the same slug) are not this chain's and are left out."""
+    former tenant of the same slug) are not this chain's and are left out. Older ones
+    are listed (a thousand versions a request) but not read (a request each)."""
     by_key: dict[str, list[ObjectVersion]] = {}
-    after = checkpoint_key(tenant.slug, from_seq - 1) if from_seq > 0 else None
-    for version in await store.objects.versions(f"{PREFIX}/{tenant.slug}/", start_after=after):
+    for version in await store.objects.versions(f"{PREFIX}/{tenant.slug}/"):
         by_key.setdefault(version.key, []).append(version)
-    numbered = [(seq, key) for key in by_key if (seq := _seq_of(key)) is not None]
+    numbered = [
+        (seq, key) for key in by_key if (seq := _seq_of(key)) is not None and seq >= from_seq
+    ]
     found: list[Checkpoint | None] = []
     for start in range(0, len(numbered), _READS_AT_ONCE):
         batch = numbered[start : start + _READS_AT_ONCE]

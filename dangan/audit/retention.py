@@ -6,8 +6,9 @@ up to an event a signed checkpoint in S3 vouches for.
 - How far: up to a sound checkpoint written before the cutoff (now minus the retention).
   A checkpoint is written after the events it covers, so all of them are older still;
   each is checked too. The pruned stretch is verified first — hashes recomputed, links,
-  the checkpoint's hash — so a prune never deletes the evidence of tampering: it stops
-  and says what it found (recorded with error code ``CHAIN_BROKEN``).
+  the checkpoint's hash — so a prune never deletes the evidence of tampering: it keeps
+  the stretch that holds it (pruning at most up to a checkpoint before it) and says
+  what it found (recorded with error code ``CHAIN_BROKEN``).
 - How: each transaction deletes from the anchor through one or more checkpoints (about
   ``batch_events`` events, at least one checkpoint's stretch), moves the anchor to the
   last of them and records ``audit.prune``: the deletion, the new start of the chain and
@@ -180,12 +181,16 @@ async def prune_tenant(
             async def stretch(anchor: Anchor = anchor, end: Checkpoint = end) -> tuple[Anchor, int]:
                 return await _prune_stretch(anchor, end, cutoff, log, details, dry_run)
 
-            anchor, count = await run_in_tenant(tenant, stretch)
+            try:
+                anchor, count = await run_in_tenant(tenant, stretch)
+            except _Refused as exc:
+                # Keep what holds the problem; what a checkpoint before it covers may go.
+                refused = exc.broken
+                targets = [c for c in targets if c.seq < exc.broken.seq]
+                continue
             pruned += count
             if on_progress is not None:
                 await on_progress(anchor.seq - first.seq, total)
-    except _Refused as exc:
-        refused = exc.broken
     except Exception as exc:
         if not dry_run:
             await log.record_failure(tenant, ACTION, exc, details=details)
