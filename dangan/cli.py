@@ -125,7 +125,7 @@ def tenant_migrate(
 
     async def work(settings: Settings, endpoints: Endpoints) -> int:
         tenants = await list_tenants() if all_ else [await _tenant(slug or "")]
-        log = command_log(settings)
+        log = command_log(settings, "tenant migrate")
         applied = 0
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, console=console) as bar:
@@ -165,7 +165,7 @@ def user_create(
 
     async def work(settings: Settings, endpoints: Endpoints) -> Any:
         ref = await _tenant(tenant)
-        log = command_log(settings)
+        log = command_log(settings, "user create")
 
         async def create() -> Any:
             return await create_user(
@@ -196,7 +196,7 @@ def token_create(
 
     async def work(settings: Settings, endpoints: Endpoints) -> str:
         t = await _tenant(tenant)
-        log = command_log(settings)
+        log = command_log(settings, "token create")
 
         async def issue() -> str:
             identity_id = await member_identity_id(t, email)
@@ -228,7 +228,7 @@ def app_create(
 
     async def work(settings: Settings, endpoints: Endpoints) -> Any:
         ref = await _tenant(tenant)
-        log = command_log(settings)
+        log = command_log(settings, "app create")
 
         async def create() -> Any:
             return await do_create_app(ref, name, scopes.split(","), record=log.recorder())
@@ -252,7 +252,7 @@ def app_revoke(
 
     async def work(settings: Settings, endpoints: Endpoints) -> None:
         ref = await _tenant(tenant)
-        log = command_log(settings)
+        log = command_log(settings, "app revoke")
 
         async def revoke() -> None:
             await revoke_app(ref, name, record=log.recorder())

@@ -84,7 +84,7 @@ def checkpoint(tenant: Tenant = None, all_tenants: AllTenants = False) -> None:
     async def work(settings: Settings, endpoints: Endpoints) -> dict[str, int | None]:
         tenants = await list_tenants() if tenant is None else [await _tenant(tenant)]
         store = await open_checkpoint_store(s3_client(endpoints), settings)
-        return await checkpoint_tenants(tenants, store, command_log(settings))
+        return await checkpoint_tenants(tenants, store, command_log(settings, "audit checkpoint"))
 
     for slug, seq in _run_with_db(work).items():
         done = "nothing new" if seq is None else f"checkpoint at event {seq}"
@@ -125,7 +125,7 @@ def prune(
     async def work(settings: Settings, endpoints: Endpoints) -> list[PruneReport]:
         tenants = await list_tenants() if tenant is None else [await _tenant(tenant)]
         store = await open_checkpoint_store(s3_client(endpoints), settings)
-        log = command_log(settings)
+        log = command_log(settings, "audit prune")
         reports = []
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, console=console, transient=True) as bar:
@@ -182,7 +182,7 @@ def retention(
                     " a tenant may keep its events longer, not shorter",
                     field="days",
                 )
-            log = command_log(settings)
+            log = command_log(settings, "audit retention")
             details = {"retentionDays": days, "deploymentDays": floor}
 
             async def change() -> None:

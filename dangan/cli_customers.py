@@ -85,7 +85,9 @@ class _Member:
             await redis.aclose()
 
 
-async def _member(settings: Settings, endpoints: Endpoints, tenant: str, email: str) -> _Member:
+async def _member(
+    settings: Settings, endpoints: Endpoints, tenant: str, email: str, command: str
+) -> _Member:
     from dangan.cli import _tenant
 
     load_policies(settings)
@@ -94,7 +96,9 @@ async def _member(settings: Settings, endpoints: Endpoints, tenant: str, email: 
     client = s3_client(endpoints)
     await asyncio.to_thread(ensure_bucket, client, settings.s3_bucket)
     objects = ObjectStore(client, settings.s3_bucket)
-    return _Member(settings, ref, caller, objects, endpoints.redis_url, command_log(settings))
+    return _Member(
+        settings, ref, caller, objects, endpoints.redis_url, command_log(settings, command)
+    )
 
 
 def _writable(path: Path) -> None:
@@ -158,7 +162,7 @@ def import_(
         _writable(report)
 
     async def work(settings: Settings, endpoints: Endpoints) -> tuple[Any, dict[str, Any]]:
-        member = await _member(settings, endpoints, tenant, email)
+        member = await _member(settings, endpoints, tenant, email, "customers import")
 
         async def start() -> dict[str, Any]:
             return await start_customer_import(
@@ -219,7 +223,7 @@ def export(
     _writable(out_file)
 
     async def work(settings: Settings, endpoints: Endpoints) -> tuple[dict[str, Any], Any]:
-        member = await _member(settings, endpoints, tenant, email)
+        member = await _member(settings, endpoints, tenant, email, "customers export")
 
         async def start() -> dict[str, Any]:
             return await start_customer_export(

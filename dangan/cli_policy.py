@@ -163,7 +163,9 @@ def propose(
         async def act(caller: Caller) -> Any:
             return await propose_policy(caller, files, comment)
 
-        return await _as_admin(ref, email, command_log(settings), "policy.propose", details, act)
+        return await _as_admin(
+            ref, email, command_log(settings, "policy propose"), "policy.propose", details, act
+        )
 
     row = _run_with_db(work)
     console.print(_report_table(orjson.loads(row["report"])))
@@ -191,7 +193,9 @@ def activate(
         async def act(caller: Caller) -> Any:
             return await activate_policy(caller, version)
 
-        return await _as_admin(ref, email, command_log(settings), "policy.activate", details, act)
+        return await _as_admin(
+            ref, email, command_log(settings, "policy activate"), "policy.activate", details, act
+        )
 
     row = _run_with_db(work)
     console.print(f"version {row['id']} is active for {tenant}")

@@ -38,7 +38,7 @@ def run(
 
     async def work(settings: Settings, endpoints: Endpoints) -> int:
         tenants = await list_tenants() if all_ else [await _tenant(tenant or "")]
-        log = command_log(settings)
+        log = command_log(settings, "rating run")
         rated = 0
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, console=console) as bar:

@@ -14,8 +14,6 @@ import getpass
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import click
-
 from dangan.audit.actions import ActionLog
 from dangan.services.callers import Caller
 from dangan.settings import Settings
@@ -32,11 +30,11 @@ def os_user() -> str:
         return "unknown"
 
 
-def command_log(settings: Settings) -> ActionLog:
-    """The audit log of the command being run."""
-    context = click.get_current_context(silent=True)
-    command = context.command_path if context is not None else "dangan"
-    return ActionLog(settings.secret_key, "cli", {"osUser": os_user(), "command": command})
+def command_log(settings: Settings, command: str) -> ActionLog:
+    """The audit log of the command being run (``command``: its name, ``user create``)."""
+    return ActionLog(
+        settings.secret_key, "cli", {"osUser": os_user(), "command": f"dangan {command}"}
+    )
 
 
 async def attempt(
