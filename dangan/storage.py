@@ -98,10 +98,13 @@ class ObjectStore:
             response_headers={"response-content-disposition": disposition},
         )
 
-    async def stat(self, key: str) -> ObjectInfo | None:
-        """Size, type and encryption of an object; None if there is none."""
+    async def stat(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        """Size, type, encryption and lock of an object (or of one version of it); None
+        if there is none."""
         try:
-            found = await asyncio.to_thread(self.client.stat_object, self.bucket, key)
+            found = await asyncio.to_thread(
+                self.client.stat_object, self.bucket, key, version_id=version_id
+            )
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
                 return None

@@ -38,6 +38,7 @@ from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 
 PREFIX = "audit-checkpoints"
 ACTION = "audit.checkpoint"
+ANCHOR_LOCK_DAYS = 7
 _HEAD_EVENT = (
     "SELECT h.last_seq, e.actions, e.outcome FROM audit_head h"
     " LEFT JOIN audit_event e ON e.seq = h.last_seq"
@@ -259,13 +260,19 @@ async def remove_checkpoints_before(
 
 async def keep_checkpoint(tenant: TenantRef, store: CheckpointStore, seq: int) -> None:
     """Lock the checkpoint at ``seq`` (the anchor, which verify checks the chain's start
-    against) for another ``retention_days`` from now: its own lock may have run out."""
+    against) for another ``ANCHOR_LOCK_DAYS`` from now: its own lock has run out by the
+    time it becomes the anchor. The daily prune renews it while it is the anchor; a
+    short lock lets it go soon after the anchor moves on (a locked version before the
+    anchor costs a refused delete every day until then)."""
     if store.lock_mode is None:
         return
     key = checkpoint_key(tenant.slug, seq)
-    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=store.retention_days)
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=ANCHOR_LOCK_DAYS)
     for version in await store.objects.versions(key):
-        if version.key == key and not version.deleted:
-            await store.objects.extend_lock(
-                key, version.version_id, mode=store.lock_mode, until=until
-            )
+        if version.key != key or version.deleted:
+            continue
+        info = await store.objects.stat(key, version.version_id)
+        locked = info.locked_until if info is not None else None
+        if locked is not None and datetime.fromisoformat(locked.replace("Z", "+00:00")) >= until:
+            continue  # locked longer already: a lock is never shortened
+        await store.objects.extend_lock(key, version.version_id, mode=store.lock_mode, until=until)

@@ -197,9 +197,7 @@ async def prune_tenant(
         raise
     if refused is not None and not dry_run:
         await run_in_tenant(tenant, lambda: _record_refusal(log, refused, details))
-    removal = await _tidy_checkpoints(
-        tenant, store, anchor, moved=anchor.seq > first.seq, dry_run=dry_run
-    )
+    removal = await _tidy_checkpoints(tenant, store, anchor, dry_run=dry_run)
     return PruneReport(
         tenant=tenant.slug,
         retention_days=days,
@@ -229,11 +227,13 @@ async def _record_refusal(log: ActionLog, broken: BrokenLink, details: dict[str,
 
 
 async def _tidy_checkpoints(
-    tenant: TenantRef, store: CheckpointStore, anchor: Anchor, *, moved: bool, dry_run: bool
+    tenant: TenantRef, store: CheckpointStore, anchor: Anchor, *, dry_run: bool
 ) -> tuple[int, int]:
+    """Renew the lock of the anchor's checkpoint (every run, so it holds while the
+    anchor stays), and remove the checkpoints before it whose lock has run out."""
     if not anchor.pruned:
         return 0, 0
-    if moved and not dry_run:
+    if not dry_run:
         await keep_checkpoint(tenant, store, anchor.seq)
     removal = await remove_checkpoints_before(tenant, store, anchor.seq, dry_run=dry_run)
     return removal.removed, removal.locked

@@ -257,8 +257,8 @@ async def _execute(prepared: Prepared, context: Context, request: Request) -> Ex
         # keyed hash); a failed one as anonymous, with its error code.
         with collecting() as collector:
             result = await execute()
-        actor = replace(prepared, caller=context.signed_in or prepared.caller)
-        facts = _audit_facts(actor, request, context.request_id, _codes(result))
+        signed_in = replace(prepared, caller=context.signed_in or prepared.caller)
+        facts = _audit_facts(signed_in, request, context.request_id, _codes(result))
         await run_in_tenant(
             prepared.tenant,
             partial(record_request, facts, collector, key, flush_reads=settings.audit_flush_reads),

@@ -111,13 +111,13 @@ async def test_a_prune_deletes_what_an_old_checkpoint_covers_and_verify_starts_t
     assert verified.ok and verified.starts_at == 8 and verified.events == 7
     assert verified.head_seq == 15
     # The checkpoint before the anchor had run out of lock: removed. The anchor's own is
-    # kept and locked again for the checkpoint retention, from now.
+    # kept and locked again, for a week from now (renewed by each prune).
     assert report.checkpoints_removed == 1 and report.checkpoints_locked == 0
     assert await store.objects.versions(checkpoint_key(tenant.slug, 4)) == []
     info = await store.objects.stat(checkpoint_key(tenant.slug, 8))
     assert info is not None and info.locked_until is not None
     until = datetime.fromisoformat(info.locked_until.replace("Z", "+00:00"))
-    assert abs(until - (datetime.now(UTC) + timedelta(days=180))) < timedelta(minutes=5)
+    assert abs(until - (datetime.now(UTC) + timedelta(days=7))) < timedelta(minutes=5)
 
     again = await _prune(tenant, store, log)  # nothing older is left to go
 
@@ -179,7 +179,7 @@ async def test_a_checkpoint_still_locked_stays_and_is_no_longer_read(
     await append_aged(tenant, 1, 4, days_ago(400))
     await checkpoint_at(tenant, long_lock, days_ago(400))  # locked 1,000 days
     await append_aged(tenant, 5, 8, days_ago(300))
-    await checkpoint_at(tenant, store, days_ago(300))
+    await checkpoint_at(tenant, long_lock, days_ago(300))
 
     report = await _prune(tenant, store, log)
 
@@ -190,6 +190,11 @@ async def test_a_checkpoint_still_locked_stays_and_is_no_longer_read(
     )
     key = checkpoint_key(tenant.slug, 4)
     assert len(await store.objects.versions(key)) == 1
+    # The anchor's checkpoint, locked longer than a prune would lock it: not shortened.
+    info = await store.objects.stat(checkpoint_key(tenant.slug, 8))
+    assert info is not None and info.locked_until is not None
+    until = datetime.fromisoformat(info.locked_until.replace("Z", "+00:00"))
+    assert until > datetime.now(UTC) + timedelta(days=600)
     # Verify reads checkpoints from the anchor on: one tampered with before it (here
     # overwritten) vouches for nothing kept and is not read.
     await store.objects.put_bytes(key, b"{}", "application/json")
