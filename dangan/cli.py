@@ -16,11 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from dangan import database
+from dangan.audit.actions import ActionLog
 from dangan.cli_alarms import alarms_app
 from dangan.cli_audit import audit_app
+from dangan.cli_config import check_configuration
 from dangan.cli_customers import customers_app
 from dangan.cli_policy import policy_app
 from dangan.cli_rating import rating_app
+from dangan.cli_records import attempt, command_log
 from dangan.devstack import DevStack, Endpoints, stack_endpoints
 from dangan.services.api_keys import create_app as do_create_app
 from dangan.services.api_keys import revoke_app
@@ -33,6 +36,7 @@ from dangan.tenants.migrations import migrate_platform, migrate_tenant
 from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.registry import find_tenant, list_tenants
 from dangan.tenants.scope import TenantRef
+from dangan.tenants.versions import LATEST_TENANT_VERSION
 
 T = TypeVar("T")
 app = typer.Typer(
@@ -44,6 +48,7 @@ tenant_app = typer.Typer(help="Tenants (subsidiaries): create, list, migrate.")
 user_app = typer.Typer(help="People and their membership of a tenant.")
 token_app = typer.Typer(help="Bearer tokens for people.")
 apps_app = typer.Typer(help="Partner apps and their API keys.")
+app.callback()(check_configuration)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
@@ -122,18 +127,31 @@ def tenant_migrate(
 
     async def work(settings: Settings, endpoints: Endpoints) -> int:
         tenants = await list_tenants() if all_ else [await _tenant(slug or "")]
+        log = command_log(settings, "tenant migrate")
         applied = 0
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, console=console) as bar:
             task = bar.add_task("migrating tenants", total=len(tenants))
             for tenant in tenants:
                 bar.update(task, description=f"migrating {tenant.slug}")
-                applied += await migrate_tenant(tenant)
+                applied += await _migrate(tenant, log)
                 bar.advance(task)
         return applied
 
     applied = _run_with_db(work)
     console.print(f"done: {applied} migration(s) applied")
+
+
+async def _migrate(tenant: TenantRef, log: ActionLog) -> int:
+    """Migrate one tenant; what changed its schema is recorded in its audit trail
+    (``tenant.migrate``; an up-to-date tenant gets no event)."""
+    details = {"fromVersion": tenant.schema_version, "toVersion": LATEST_TENANT_VERSION}
+    count = await attempt(
+        tenant, log, "tenant.migrate", lambda: migrate_tenant(tenant), details=details
+    )
+    if count:
+        await log.record_apart(tenant, "tenant.migrate", details={**details, "applied": count})
+    return count
 
 
 @user_app.command("create")
@@ -148,14 +166,21 @@ def user_create(
     """Create (or update) a person and make them a member of a tenant."""
 
     async def work(settings: Settings, endpoints: Endpoints) -> Any:
-        return await create_user(
-            await _tenant(tenant),
-            email,
-            role,
-            display_name=name,
-            department=department,
-            password=password,
-        )
+        ref = await _tenant(tenant)
+        log = command_log(settings, "user create")
+
+        async def create() -> Any:
+            return await create_user(
+                ref,
+                email,
+                role,
+                display_name=name,
+                department=department,
+                password=password,
+                record=log.recorder(),
+            )
+
+        return await attempt(ref, log, "user.create", create, details={"account": email})
 
     person = _run_with_db(work)
     console.print(
@@ -173,13 +198,24 @@ def token_create(
 
     async def work(settings: Settings, endpoints: Endpoints) -> str:
         t = await _tenant(tenant)
-        identity_id = await member_identity_id(t, email)
-        return issue_token(
-            identity_id,
-            t.slug,
-            secret=settings.secret_key,
-            ttl_seconds=ttl or settings.token_ttl_seconds,
-        ).token
+        log = command_log(settings, "token create")
+
+        async def issue() -> str:
+            identity_id = await member_identity_id(t, email)
+            seconds = ttl or settings.token_ttl_seconds
+            issued = issue_token(
+                identity_id, t.slug, secret=settings.secret_key, ttl_seconds=seconds
+            )
+            details = {
+                "identity": identity_id,
+                "account": email,
+                "ttlSeconds": seconds,
+                "expiresAt": issued.expires_at.isoformat(),
+            }
+            await log.record_apart(t, "token.create", details=details)
+            return issued.token
+
+        return await attempt(t, log, "token.create", issue, details={"account": email})
 
     print(_run_with_db(work))
 
@@ -193,7 +229,13 @@ def app_create(
     """Create a partner app and print its API key (shown only this once)."""
 
     async def work(settings: Settings, endpoints: Endpoints) -> Any:
-        return await do_create_app(await _tenant(tenant), name, scopes.split(","))
+        ref = await _tenant(tenant)
+        log = command_log(settings, "app create")
+
+        async def create() -> Any:
+            return await do_create_app(ref, name, scopes.split(","), record=log.recorder())
+
+        return await attempt(ref, log, "app.create", create, details={"appName": name})
 
     created = _run_with_db(work)
     err.print(
@@ -211,7 +253,13 @@ def app_revoke(
     """Revoke a partner app's key at once."""
 
     async def work(settings: Settings, endpoints: Endpoints) -> None:
-        await revoke_app(await _tenant(tenant), name)
+        ref = await _tenant(tenant)
+        log = command_log(settings, "app revoke")
+
+        async def revoke() -> None:
+            await revoke_app(ref, name, record=log.recorder())
+
+        await attempt(ref, log, "app.revoke", revoke, details={"appName": name})
 
     _run_with_db(work)
     console.print(f"revoked {name}")

@@ -1,40 +1,43 @@
 """``dangan audit verify --tenant T``: check a tenant's audit chain (and that it holds its
 checkpoints in S3), with a progress bar; ``dangan audit checkpoint``: write checkpoints;
-``dangan audit report``: the tenant's compliance report for a period, as a file;
-``dangan audit events --tenant T [filters] [--csv FILE]``: read the trail."""
+``dangan audit prune``: let events past their retention go; ``dangan audit retention``:
+a tenant's own, longer retention; ``dangan audit events`` and ``dangan audit report``
+(:mod:`dangan.cli_audit_events`, :mod:`dangan.cli_audit_report`): read the trail."""
 
 from __future__ import annotations
 
-import sys
-from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from dangan.audit.actions import record_action
-from dangan.audit.checkpoints import checkpoint_tenants, list_checkpoints, open_checkpoint_store
-from dangan.audit.verify import ChainReport, verify_chain
+from dangan.audit.anchor import read_anchor, set_retention_days
+from dangan.audit.checkpoints import checkpoint_tenants, open_checkpoint_store
+from dangan.audit.retention import PruneReport, prune_tenant
+from dangan.audit.verify import ChainReport, verify_tenant
+from dangan.cli_audit_events import events as events_command
+from dangan.cli_audit_report import report as report_command
+from dangan.cli_records import attempt, command_log
 from dangan.devstack import Endpoints
-from dangan.services.audit_export import write_csv
-from dangan.services.audit_log import (
-    AuditFilter,
-    AuditRecord,
-    Matching,
-    iter_events,
-    matching_events,
-)
-from dangan.services.compliance import ComplianceReport, build_report, check_period, render_report
+from dangan.services.errors import BadUserInput
 from dangan.settings import Settings
 from dangan.storage import s3_client
 from dangan.tenants.registry import list_tenants
 from dangan.tenants.scope import run_in_tenant
 
 audit_app = typer.Typer(help="The audit trail (审计).")
+audit_app.command("events")(events_command)
+audit_app.command("report")(report_command)
 console = Console()
+Tenant = Annotated[str | None, typer.Option(help="The tenant's slug")]
+AllTenants = Annotated[bool, typer.Option("--all", help="Every tenant")]
+
+
+def _one_or_all(tenant: str | None, all_tenants: bool) -> None:
+    if (tenant is None) == (not all_tenants):
+        console.print("give either --tenant T or --all")
+        raise typer.Exit(2)
 
 
 @audit_app.command("verify")
@@ -42,14 +45,14 @@ def verify(
     tenant: Annotated[str, typer.Option(help="The tenant's slug")],
     batch_size: Annotated[int, typer.Option(min=1, help="Events read per query")] = 5000,
 ) -> None:
-    """Recompute every event's hash in order and check the chain holds each checkpoint
-    kept in S3; print OK with the count, or the first broken link (exit status 1)."""
+    """Recompute every kept event's hash in order, from where the chain starts (after
+    its pruned events), and check the chain holds each checkpoint kept in S3 from there
+    on; print OK with the count, or the first broken link (exit status 1)."""
     from dangan.cli import _run_with_db, _tenant
 
     async def work(settings: Settings, endpoints: Endpoints) -> ChainReport:
         ref = await _tenant(tenant)
         store = await open_checkpoint_store(s3_client(endpoints), settings)
-        checkpoints = await list_checkpoints(ref, store)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"verifying {ref.slug}", total=None)
@@ -57,9 +60,7 @@ def verify(
             def advance(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            return await verify_chain(
-                ref, checkpoints=checkpoints, batch_size=batch_size, on_progress=advance
-            )
+            return await verify_tenant(ref, store, batch_size=batch_size, on_progress=advance)
 
     report = _run_with_db(work)
     if report.broken is not None:
@@ -68,196 +69,138 @@ def verify(
             f" {report.broken.message}; {report.events} event(s) before it are sound"
         )
         raise typer.Exit(1)
-    console.print(f"OK: {report.events} event(s), chain intact up to the head")
+    start = (
+        f"from event {report.starts_at + 1} (events 1–{report.starts_at} pruned, their"
+        f" last vouched for by checkpoint {report.starts_at})"
+        if report.starts_at
+        else "from event 1"
+    )
+    console.print(f"OK: {report.events} event(s) {start}, chain intact up to the head")
 
 
 @audit_app.command("checkpoint")
-def checkpoint(
-    tenant: Annotated[str | None, typer.Option(help="The tenant's slug")] = None,
-    all_tenants: Annotated[bool, typer.Option("--all", help="Every tenant")] = False,
-) -> None:
+def checkpoint(tenant: Tenant = None, all_tenants: AllTenants = False) -> None:
     """Write a checkpoint of the audit head to S3 (object-locked) for one tenant or all;
     a tenant whose head has not moved since its last checkpoint gets none."""
     from dangan.cli import _run_with_db, _tenant
 
-    if (tenant is None) == (not all_tenants):
-        console.print("give either --tenant T or --all")
-        raise typer.Exit(2)
+    _one_or_all(tenant, all_tenants)
 
     async def work(settings: Settings, endpoints: Endpoints) -> dict[str, int | None]:
         tenants = await list_tenants() if tenant is None else [await _tenant(tenant)]
         store = await open_checkpoint_store(s3_client(endpoints), settings)
-        return await checkpoint_tenants(tenants, store)
+        return await checkpoint_tenants(tenants, store, command_log(settings, "audit checkpoint"))
 
     for slug, seq in _run_with_db(work).items():
         done = "nothing new" if seq is None else f"checkpoint at event {seq}"
         console.print(f"{slug}: {done}")
 
 
-def _moment(value: str, option: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(
-            "give a date (2025-01-01) or a time (2025-01-01T08:00+08:00)", param_hint=option
-        ) from exc
+def _pruned(report: PruneReport) -> str:
+    verb = "would prune" if report.dry_run else "pruned"
+    line = f"{report.tenant}: {verb} {report.events} event(s)"
+    if report.anchor_after > report.anchor_before:
+        line += f" ({report.anchor_before + 1}–{report.anchor_after})"
+    line += f"; the chain starts after event {report.anchor_after}"
+    line += f" (retention {report.retention_days} days, before {report.cutoff:%Y-%m-%d %H:%M})"
+    gone = "to look at" if report.dry_run else "removed"
+    if report.checkpoints_removed or report.checkpoints_locked:
+        line += f"; old checkpoints {gone}: {report.checkpoints_removed}"
+        if report.checkpoints_locked:
+            line += f", still locked: {report.checkpoints_locked}"
+    if report.refused is not None:
+        line += f"; STOPPED at event {report.refused.seq}: {report.refused.message}"
+    return line
 
 
-@audit_app.command("report")
-def report(
-    tenant: Annotated[str, typer.Option(help="The tenant's slug")],
-    start: Annotated[
-        str, typer.Option("--from", help="Start, included: a date or ISO time (no offset: UTC)")
-    ],
-    end: Annotated[str, typer.Option("--to", help="End, excluded; at most 366 days after")],
-    format: Annotated[str, typer.Option(help="json, csv or html (a printable page)")] = "html",
-    out: Annotated[str, typer.Option(help="The file to write; - for standard output")] = "-",
+@audit_app.command("prune")
+def prune(
+    tenant: Tenant = None,
+    all_tenants: AllTenants = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Change nothing")] = False,
 ) -> None:
-    """Write the tenant's compliance report (合规审查) for a period: activity by role and
-    actor, approvals, exports, shares, reveals, policy changes, backups, and the audit
-    chain verified now. Recorded in the trail as the command ``audit.report``."""
+    """Delete audit events older than the retention, up to the newest checkpoint in S3
+    that covers them, and the checkpoints older than where the chain then starts once
+    their lock has run out. Exit status 1 if a tenant's chain stopped the prune (it is
+    not pruned past what it found: run `dangan audit verify`)."""
     from dangan.cli import _run_with_db, _tenant
 
-    kind = format.upper()
-    if kind not in ("JSON", "CSV", "HTML"):
-        raise typer.BadParameter("json, csv or html", param_hint="--format")
-    first, last = _moment(start, "--from"), _moment(end, "--to")
+    _one_or_all(tenant, all_tenants)
 
-    async def work(settings: Settings, endpoints: Endpoints) -> ComplianceReport:
-        ref = await _tenant(tenant)
-        period = check_period(first, last)
+    async def work(settings: Settings, endpoints: Endpoints) -> list[PruneReport]:
+        tenants = await list_tenants() if tenant is None else [await _tenant(tenant)]
         store = await open_checkpoint_store(s3_client(endpoints), settings)
-        checkpoints = await list_checkpoints(ref, store)
+        log = command_log(settings, "audit prune")
+        reports = []
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            for ref in tenants:
+                task = bar.add_task(f"pruning {ref.slug}", total=None)
 
-        async def build() -> ComplianceReport:
-            built = await build_report(ref, period, checkpoints, "dangan audit report (command)")
-            details = {"from": period.start.isoformat(), "to": period.end.isoformat()}
-            await record_action(
-                settings.secret_key,
-                "audit.report",
-                origin="cli",
-                details={**details, "format": kind},
-            )
-            return built
+                async def advance(done: int, total: int, task: TaskID = task) -> None:
+                    bar.update(task, completed=done, total=total)
 
-        return await run_in_tenant(ref, build)
+                reports.append(
+                    await prune_tenant(
+                        ref,
+                        store,
+                        settings.audit_retention_days,
+                        log,
+                        dry_run=dry_run,
+                        on_progress=advance,
+                    )
+                )
+        return reports
 
-    built = _run_with_db(work)
-    data = render_report(built, kind)
-    if out == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        return
-    Path(out).write_bytes(data)
-    chain = built.audit_chain
-    verdict = (
-        f"audit chain OK ({chain.events_verified} events)"
-        if chain.ok
-        else f"audit chain BROKEN at event {chain.broken_seq} ({chain.problem})"
-    )
-    console.print(
-        f"wrote {out} ({len(data)} bytes): {built.activity.total.events} event(s) in the period;"
-        f" {verdict}"
-    )
+    reports = _run_with_db(work)
+    for report in reports:
+        console.print(_pruned(report), soft_wrap=True)
+    if any(report.refused is not None for report in reports):
+        raise typer.Exit(1)
 
 
-EVENT_COLUMNS = ("seq", "at", "actor", "operation", "actions", "outcome", "customers")
-
-
-@audit_app.command("events")
-def events(
+@audit_app.command("retention")
+def retention(
     tenant: Annotated[str, typer.Option(help="The tenant's slug")],
-    actor_kind: Annotated[str | None, typer.Option(help="user | app | anonymous | system")] = None,
-    actor_id: Annotated[int | None, typer.Option(help="With --actor-kind")] = None,
-    actor_name: Annotated[str | None, typer.Option(help="The actor's name as recorded")] = None,
-    customer: Annotated[str | None, typer.Option(help="Events that returned this customer")] = None,
-    action: Annotated[str | None, typer.Option(help="customers, revealField, export.run …")] = None,
-    operation_type: Annotated[
-        str | None, typer.Option(help="query | mutation | refused | job | cli")
+    days: Annotated[
+        int | None, typer.Option(help="Keep this tenant's events this many days (longer only)")
     ] = None,
-    outcome: Annotated[str | None, typer.Option(help="ok | error")] = None,
-    start: Annotated[
-        datetime | None, typer.Option("--from", help="From this time, UTC (inclusive)")
-    ] = None,
-    end: Annotated[
-        datetime | None, typer.Option("--to", help="Up to this time, UTC (exclusive)")
-    ] = None,
-    csv_file: Annotated[
-        Path | None, typer.Option("--csv", help="Write every matching event to this CSV file")
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Events listed without --csv")] = 20,
+    default: Annotated[
+        bool, typer.Option("--default", help="Back to DANGAN_AUDIT_RETENTION_DAYS")
+    ] = False,
 ) -> None:
-    """List a tenant's audit events, newest first, or write them all to a CSV file (with a
-    progress bar). The command's own read is recorded in the trail (audit.events)."""
+    """Show, or set, how long a tenant's audit events are kept: the deployment's
+    DANGAN_AUDIT_RETENTION_DAYS, or the tenant's own if that is longer."""
     from dangan.cli import _run_with_db, _tenant
 
-    where = AuditFilter(
-        actor_kind=actor_kind,
-        actor_id=actor_id,
-        actor_name=actor_name,
-        customer=customer,
-        action=action,
-        operation_type=operation_type,
-        outcome=outcome,
-        start=start,
-        end=end,
-    )
-    if csv_file is not None and (not csv_file.parent.is_dir() or csv_file.is_dir()):
-        console.print(f"cannot write {csv_file}")
+    if days is not None and default:
+        console.print("give --days N or --default, not both")
         raise typer.Exit(2)
 
-    async def work(settings: Settings, endpoints: Endpoints) -> tuple[int, list[AuditRecord]]:
+    async def work(settings: Settings, endpoints: Endpoints) -> tuple[int, int | None]:
         ref = await _tenant(tenant)
-        details = {**where.described(), "csv": csv_file is not None}
+        floor = settings.audit_retention_days
+        if days is not None or default:
+            if days is not None and days < floor:
+                raise BadUserInput(
+                    f"--days must be at least DANGAN_AUDIT_RETENTION_DAYS ({floor}):"
+                    " a tenant may keep its events longer, not shorter",
+                    field="days",
+                )
+            log = command_log(settings, "audit retention")
+            details = {"retentionDays": days, "deploymentDays": floor}
 
-        async def read() -> tuple[int, list[AuditRecord]]:
-            matching = await matching_events(where)
-            shown: list[AuditRecord] = []
-            if csv_file is None:
-                async for batch in iter_events(where, upto=matching.newest, batch=limit):
-                    shown = batch
-                    break
-            else:
-                await _write(csv_file, ref.slug, where, matching)
-            await record_action(settings.secret_key, "audit.events", origin="cli", details=details)
-            return matching.events, shown
+            async def change() -> None:
+                await set_retention_days(days)
+                await log.record("audit.retention", details=details)
 
-        return await run_in_tenant(ref, read)
-
-    count, shown = _run_with_db(work)
-    if csv_file is not None:
-        console.print(f"{count} event(s) written to {csv_file}")
-        return
-    table = Table(*EVENT_COLUMNS)
-    for record in shown:
-        actor = f"{record.actor_kind}:{record.actor_id or '-'} {record.actor_name or ''}".strip()
-        operation = f"{record.operation_type} {record.operation_name or ''}".strip()
-        table.add_row(
-            str(record.seq),
-            record.at.isoformat(timespec="seconds"),
-            actor,
-            operation,
-            ",".join(record.actions),
-            record.outcome,
-            str(record.customer_count),
-        )
-    console.print(table)
-    console.print(f"{len(shown)} of {count} matching event(s)")
-
-
-async def _write(path: Path, slug: str, where: AuditFilter, matching: Matching) -> None:
-    """The CSV next to ``path`` first, renamed into place when complete (the caller's
-    transaction, with the command's event, commits after)."""
-    partial = path.with_name(path.name + ".partial")
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("exporting", total=matching.events)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        with partial.open("w", encoding="utf-8-sig", newline="") as out:
-            await write_csv(
-                out, where, matching, tenant=slug, reader="dangan audit events", progress=advance
+            await attempt(
+                ref, log, "audit.retention", lambda: run_in_tenant(ref, change), details=details
             )
-    partial.replace(path)
+        anchor = await run_in_tenant(ref, read_anchor)
+        return floor, anchor.retention_days
+
+    floor, own = _run_with_db(work)
+    kept = max(floor, own or 0)
+    source = "its own" if own is not None and own > floor else "the deployment's"
+    console.print(f"{tenant}: audit events kept {kept} days ({source})")

@@ -3,7 +3,9 @@
 Each command acts as a member of the tenant (their policy: masking, checks, rights),
 records the same ``archive_job`` the API would (so ``archiveJobs`` / ``archiveJob(id)``
 show it) and runs it in this process with the worker's own job function: progress on a
-bar here and, for the API's ``stage``, in Redis.
+bar here and, for the API's ``stage``, in Redis. The job's audit event (``import.run`` /
+``export.run``, the member as actor) says it came from this command (origin ``cli``,
+the OS user and the command in its details): one event, not one per layer.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from dangan.audit.actions import ActionLog
 from dangan.authz.store import load_policies
+from dangan.cli_records import command_log
 from dangan.devstack import Endpoints
 from dangan.services.archive_runs import claim
 from dangan.services.authentication import member_identity_id, user_caller
@@ -58,6 +62,7 @@ class _Member:
     caller: Caller
     objects: ObjectStore
     redis_url: str
+    log: ActionLog  # the job records import.run / export.run with it (origin cli)
 
     async def run(self, job: dict[str, Any], make: Callable[[JobProgress], Work]) -> Any:
         """Claim the recorded job and run it here, as the worker would, with a bar."""
@@ -75,12 +80,14 @@ class _Member:
                 claimed = await run_in_tenant(self.ref, lambda: claim(job["id"], job["kind"]))
                 if claimed is None or claimed["status"] != "RUNNING":
                     raise Conflict(f"job {job['id']} was taken or ended meanwhile")
-                return await run_claimed(self.ref, claimed, make(progress))
+                return await run_claimed(self.ref, claimed, make(progress), self.log)
         finally:
             await redis.aclose()
 
 
-async def _member(settings: Settings, endpoints: Endpoints, tenant: str, email: str) -> _Member:
+async def _member(
+    settings: Settings, endpoints: Endpoints, tenant: str, email: str, command: str
+) -> _Member:
     from dangan.cli import _tenant
 
     load_policies(settings)
@@ -89,7 +96,9 @@ async def _member(settings: Settings, endpoints: Endpoints, tenant: str, email: 
     client = s3_client(endpoints)
     await asyncio.to_thread(ensure_bucket, client, settings.s3_bucket)
     objects = ObjectStore(client, settings.s3_bucket)
-    return _Member(settings, ref, caller, objects, endpoints.redis_url)
+    return _Member(
+        settings, ref, caller, objects, endpoints.redis_url, command_log(settings, command)
+    )
 
 
 def _writable(path: Path) -> None:
@@ -153,7 +162,7 @@ def import_(
         _writable(report)
 
     async def work(settings: Settings, endpoints: Endpoints) -> tuple[Any, dict[str, Any]]:
-        member = await _member(settings, endpoints, tenant, email)
+        member = await _member(settings, endpoints, tenant, email, "customers import")
 
         async def start() -> dict[str, Any]:
             return await start_customer_import(
@@ -170,7 +179,9 @@ def import_(
 
         job = await run_in_tenant(member.ref, start)
         batch_size = settings.import_batch_size
-        result = await member.run(job, lambda p: import_work(member.objects, batch_size, p))
+        result = await member.run(
+            job, lambda p: import_work(member.objects, batch_size, p, member.log)
+        )
         if report is not None and result.get("errorReportKey"):
             report.write_bytes(await member.objects.get_bytes(result["errorReportKey"]))
         return job["id"], result
@@ -212,7 +223,7 @@ def export(
     _writable(out_file)
 
     async def work(settings: Settings, endpoints: Endpoints) -> tuple[dict[str, Any], Any]:
-        member = await _member(settings, endpoints, tenant, email)
+        member = await _member(settings, endpoints, tenant, email, "customers export")
 
         async def start() -> dict[str, Any]:
             return await start_customer_export(
@@ -228,7 +239,7 @@ def export(
         job = await run_in_tenant(member.ref, start)
         if job["status"] != "QUEUED":
             return job, None
-        result = await member.run(job, lambda p: export_work(member.objects, p))
+        result = await member.run(job, lambda p: export_work(member.objects, p, member.log))
         if "error" not in result:
             out_file.write_bytes(await member.objects.get_bytes(job["object_key"]))
         return job, result

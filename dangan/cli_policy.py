@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,15 +11,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dangan.audit.actions import ActionLog
 from dangan.authz.adapter import PolicyError
 from dangan.authz.engine import PolicyEngine
 from dangan.authz.policy_tests import load_cases, run_cases
 from dangan.authz.store import POLICIES, load_policies, polar_sources, read_policy_dir, test_sources
+from dangan.cli_records import command_log
 from dangan.services.authentication import member_identity_id, user_caller
+from dangan.services.callers import Caller
 from dangan.services.errors import BadUserInput
 from dangan.services.policies import check_files
 from dangan.services.policy_impact import impact_report
-from dangan.tenants.scope import run_in_tenant
+from dangan.tenants.scope import TenantRef, run_in_tenant
 
 policy_app = typer.Typer(help="Access policies: check, test, and measure a change.")
 console = Console()
@@ -114,6 +118,33 @@ async def _caller(tenant: Any, email: str) -> Any:
     return await user_caller(tenant, await member_identity_id(tenant, email))
 
 
+async def _as_admin(
+    tenant: TenantRef,
+    email: str,
+    log: ActionLog,
+    action: str,
+    details: dict[str, Any],
+    work: Callable[[Caller], Awaitable[Any]],
+) -> Any:
+    """Run ``work`` as the administrator ``email`` in a tenant transaction that also
+    records ``action`` (with the version it stored or activated), or record its failure
+    apart: the actor is that administrator, the command and OS user in the details."""
+    caller: Caller | None = None
+    try:
+        caller = await _caller(tenant, email)
+        admin = caller
+
+        async def act_and_record() -> Any:
+            row = await work(admin)
+            await log.record(action, actor=admin, details={**details, "version": row["id"]})
+            return row
+
+        return await run_in_tenant(tenant, act_and_record)
+    except Exception as exc:
+        await log.record_failure(tenant, action, exc, actor=caller, details=details)
+        raise
+
+
 @policy_app.command("propose")
 def propose(
     directory: Directory,
@@ -130,8 +161,14 @@ def propose(
     async def work(settings: Any, endpoints: Any) -> Any:
         load_policies(settings)
         ref = await _tenant(tenant)
-        caller = await _caller(ref, email)
-        return await run_in_tenant(ref, lambda: propose_policy(caller, files, comment))
+        details = {"files": sorted(files), "policyComment": comment}
+
+        async def act(caller: Caller) -> Any:
+            return await propose_policy(caller, files, comment)
+
+        return await _as_admin(
+            ref, email, command_log(settings, "policy propose"), "policy.propose", details, act
+        )
 
     row = _run_with_db(work)
     console.print(_report_table(orjson.loads(row["report"])))
@@ -154,8 +191,14 @@ def activate(
     async def work(settings: Any, endpoints: Any) -> Any:
         load_policies(settings)
         ref = await _tenant(tenant)
-        caller = await _caller(ref, email)
-        return await run_in_tenant(ref, lambda: activate_policy(caller, version))
+        details = {"version": version}
+
+        async def act(caller: Caller) -> Any:
+            return await activate_policy(caller, version)
+
+        return await _as_admin(
+            ref, email, command_log(settings, "policy activate"), "policy.activate", details, act
+        )
 
     row = _run_with_db(work)
     console.print(f"version {row['id']} is active for {tenant}")

@@ -11,10 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dangan-dev-secret-key-change-me-in-production-0123456789"
+# The Cybersecurity Law (网络安全法, art. 21) wants network logs kept at least six months.
+MIN_AUDIT_RETENTION_DAYS = 180
 
 
 class Settings(BaseSettings):
@@ -95,6 +97,19 @@ class Settings(BaseSettings):
     # can shorten it).
     audit_checkpoint_retention_days: int = Field(default=180, ge=1)
     audit_object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    # Audit events older than this leave the database (daily), once a checkpoint written
+    # more than this many days ago covers them; never fewer than six months.
+    audit_retention_days: int = MIN_AUDIT_RETENTION_DAYS
+
+    @field_validator("audit_retention_days")
+    @classmethod
+    def _at_least_six_months(cls, days: int) -> int:
+        if days < MIN_AUDIT_RETENTION_DAYS:
+            raise ValueError(
+                f"DANGAN_AUDIT_RETENTION_DAYS must be at least {MIN_AUDIT_RETENTION_DAYS}"
+                f" (six months of audit events, as the Cybersecurity Law requires); got {days}"
+            )
+        return days
 
     @property
     def audit_bucket(self) -> str:

@@ -98,10 +98,13 @@ class ObjectStore:
             response_headers={"response-content-disposition": disposition},
         )
 
-    async def stat(self, key: str) -> ObjectInfo | None:
-        """Size, type and encryption of an object; None if there is none."""
+    async def stat(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        """Size, type, encryption and lock of an object (or of one version of it); None
+        if there is none."""
         try:
-            found = await asyncio.to_thread(self.client.stat_object, self.bucket, key)
+            found = await asyncio.to_thread(
+                self.client.stat_object, self.bucket, key, version_id=version_id
+            )
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
                 return None
@@ -165,17 +168,22 @@ class ObjectStore:
             retention=Retention(mode, until),
         )
 
-    async def versions(self, prefix: str) -> list[ObjectVersion]:
-        """Every version (and delete marker) of the objects under ``prefix``."""
+    async def versions(self, prefix: str, *, before: str | None = None) -> list[ObjectVersion]:
+        """Every version (and delete marker) of the objects under ``prefix``, in key
+        order; only keys before ``before`` if given (the listing stops there: pages
+        beyond are not asked for)."""
 
         def listing() -> list[ObjectVersion]:
             found = self.client.list_objects(
                 self.bucket, prefix=prefix, recursive=True, include_version=True
             )
-            return [
-                ObjectVersion(str(item.object_name), item.version_id, item.is_delete_marker)
-                for item in found
-            ]
+            versions = []
+            for item in found:
+                key = str(item.object_name)
+                if before is not None and key >= before:
+                    break
+                versions.append(ObjectVersion(key, item.version_id, item.is_delete_marker))
+            return versions
 
         return await asyncio.to_thread(listing)
 
@@ -207,6 +215,19 @@ class ObjectStore:
         """Copy an object inside the bucket (server-side; the bucket's encryption applies)."""
         await asyncio.to_thread(
             self.client.copy_object, self.bucket, target, CopySource(self.bucket, source)
+        )
+
+    async def extend_lock(
+        self, key: str, version_id: str | None, *, mode: str, until: datetime
+    ) -> None:
+        """Lock one version until ``until`` (S3 lets a lock be lengthened, never shortened
+        without bypassing governance, which this never asks for)."""
+        await asyncio.to_thread(
+            self.client.set_object_retention,
+            self.bucket,
+            key,
+            Retention(mode, until),
+            version_id=version_id,
         )
 
     async def remove(self, key: str, version_id: str | None = None) -> None:

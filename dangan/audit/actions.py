@@ -13,16 +13,24 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import structlog
 
 from dangan.audit.chain import AuditEvent, append_event
 from dangan.audit.recorder import actor_roles
 from dangan.audit.redaction import audit_key, redact_variables
 from dangan.services.callers import Caller
-from dangan.tenants.scope import raw_connection
+from dangan.services.errors import DanganError
+from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 
 Origin = Literal["job", "cli"]
+# How a service that writes platform and tenant tables in one transaction records its
+# action there: called with the action's name and details, inside the tenant's part.
+Recorder = Callable[[str, dict[str, Any]], Awaitable[object]]
+log = structlog.get_logger("dangan.audit")
 
 
 async def record_action(
@@ -60,3 +68,93 @@ async def record_action(
         actor_roles=actor_roles(actor),
     )
     return await append_event(raw_connection(), event)
+
+
+@dataclass(frozen=True)
+class ActionLog:
+    """:func:`record_action` bound to one run of a job or a command: the key, where the
+    action comes from, and what each of its events says besides its own details (a
+    command's OS user and command)."""
+
+    secret_key: str
+    origin: Origin
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    async def record(
+        self,
+        action: str,
+        *,
+        actor: Caller | None = None,
+        details: dict[str, Any] | None = None,
+        customers: Iterable[uuid.UUID] = (),
+        error_codes: Iterable[str] = (),
+        request_id: str | None = None,
+    ) -> int:
+        """Append the action's event to the open tenant transaction's chain."""
+        return await record_action(
+            self.secret_key,
+            action,
+            origin=self.origin,
+            actor=actor,
+            details={**self.context, **(details or {})},
+            customers=customers,
+            error_codes=error_codes,
+            request_id=request_id,
+        )
+
+    def recorder(self, actor: Caller | None = None) -> Recorder:
+        """:meth:`record` as a service's ``record`` hook."""
+
+        async def record(action: str, details: dict[str, Any]) -> int:
+            return await self.record(action, actor=actor, details=details)
+
+        return record
+
+    async def record_apart(
+        self,
+        tenant: TenantRef,
+        action: str,
+        *,
+        actor: Caller | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        """Record ``action`` in a transaction of its own (for work that wrote nothing
+        in the tenant, or wrote it over many transactions)."""
+
+        async def record() -> int:
+            return await self.record(action, actor=actor, details=details)
+
+        return await run_in_tenant(tenant, record)
+
+    async def record_failure(
+        self,
+        tenant: TenantRef,
+        action: str,
+        error: BaseException,
+        *,
+        actor: Caller | None = None,
+        details: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Record that ``action`` failed with ``error``, in a transaction of its own (the
+        work's rolled back). If even that fails, it is logged: the caller goes on to
+        raise or report the original error."""
+
+        async def record() -> None:
+            await self.record(
+                action,
+                actor=actor,
+                details=details,
+                error_codes=[error_code(error)],
+                request_id=request_id,
+            )
+
+        try:
+            await run_in_tenant(tenant, record)
+        except Exception:
+            log.exception("could not record a failed action", action=action, tenant=tenant.slug)
+
+
+def error_code(error: BaseException) -> str:
+    """The code an error is recorded with: a domain error's own, else INTERNAL."""
+    return error.code if isinstance(error, DanganError) else "INTERNAL"

@@ -10,6 +10,11 @@ in the bucket ``<DANGAN_S3_BUCKET>-audit``, created with object lock: every vers
 locked (mode and days from the settings), so it can be neither deleted nor shortened,
 and a write to its key only adds a version — which ``list_checkpoints`` reports. The
 object is signed (HMAC under the audit key), so an edited one is told from a genuine one.
+
+The cron and ``dangan audit checkpoint`` record ``audit.checkpoint`` in the chain first
+and checkpoint the head that holds it. Once retention has pruned the events a
+checkpoint covers (:mod:`dangan.audit.retention`), it is removed when its lock runs
+out; the anchor's own checkpoint is kept, and locked again.
 """
 
 from __future__ import annotations
@@ -17,19 +22,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from minio import Minio
+from minio.error import S3Error
 
+from dangan.audit.actions import ActionLog
 from dangan.audit.redaction import audit_key
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, ObjectVersion, ensure_locked_bucket
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 
 PREFIX = "audit-checkpoints"
+ACTION = "audit.checkpoint"
+ANCHOR_LOCK_DAYS = 7
+_HEAD_EVENT = (
+    "SELECT h.last_seq, e.actions, e.outcome FROM audit_head h"
+    " LEFT JOIN audit_event e ON e.seq = h.last_seq"
+)
 CONTENT_TYPE = "application/json"
 _SEQ_DIGITS = 12
 _READS_AT_ONCE = 16
@@ -50,6 +63,7 @@ class Checkpoint:
     seq: int
     hash: str
     tampered: str | None = None  # why the object in S3 is not to be trusted
+    at: datetime | None = field(default=None, compare=False)  # when it was written
 
 
 async def open_checkpoint_store(client: Minio, settings: Settings) -> CheckpointStore:
@@ -78,14 +92,17 @@ async def _head() -> tuple[int, str]:
     return int(row["last_seq"]), str(row["last_hash"])
 
 
-async def write_checkpoint(tenant: TenantRef, store: CheckpointStore) -> Checkpoint | None:
+async def write_checkpoint(
+    tenant: TenantRef, store: CheckpointStore, *, now: datetime | None = None
+) -> Checkpoint | None:
     """Write a checkpoint of ``tenant``'s audit head; None when there is nothing new (an
-    empty chain, or the head's checkpoint is already there: reruns write nothing)."""
+    empty chain, or the head's checkpoint is already there: reruns write nothing).
+    ``now``: the clock (tests of retention write checkpoints of long ago)."""
     seq, hash_ = await run_in_tenant(tenant, _head)
     key = checkpoint_key(tenant.slug, seq)
     if seq == 0 or await store.objects.stat(key) is not None:
         return None
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     body = {
         "tenant": tenant.slug,
         "tenant_id": tenant.id,
@@ -99,18 +116,23 @@ async def write_checkpoint(tenant: TenantRef, store: CheckpointStore) -> Checkpo
     else:
         until = now.replace(microsecond=0) + timedelta(days=store.retention_days)
         await store.objects.put_locked(key, data, CONTENT_TYPE, mode=store.lock_mode, until=until)
-    return Checkpoint(seq, hash_)
+    return Checkpoint(seq, hash_, at=now)
 
 
-async def list_checkpoints(tenant: TenantRef, store: CheckpointStore) -> list[Checkpoint]:
-    """``tenant``'s checkpoints in seq order, each version of each object read and
-    checked: a bad signature, versions that disagree (overwritten) or a delete marker
-    make it ``tampered``. Checkpoints signed for another tenant id (a former tenant of
-    the same slug) are not this chain's and are left out."""
+async def list_checkpoints(
+    tenant: TenantRef, store: CheckpointStore, *, from_seq: int = 0
+) -> list[Checkpoint]:
+    """``tenant``'s checkpoints from event ``from_seq`` on, in seq order, each version of
+    each object read and checked: a bad signature, versions that disagree (overwritten)
+    or a delete marker make it ``tampered``. Checkpoints signed for another tenant id (a
+    former tenant of the same slug) are not this chain's and are left out. Older ones
+    are listed (a thousand versions a request) but not read (a request each)."""
     by_key: dict[str, list[ObjectVersion]] = {}
     for version in await store.objects.versions(f"{PREFIX}/{tenant.slug}/"):
         by_key.setdefault(version.key, []).append(version)
-    numbered = [(seq, key) for key in by_key if (seq := _seq_of(key)) is not None]
+    numbered = [
+        (seq, key) for key in by_key if (seq := _seq_of(key)) is not None and seq >= from_seq
+    ]
     found: list[Checkpoint | None] = []
     for start in range(0, len(numbered), _READS_AT_ONCE):
         batch = numbered[start : start + _READS_AT_ONCE]
@@ -137,15 +159,23 @@ async def _read(
         return None
     hashes = {body["hash"] for body in ours}
     hash_ = min(hashes, default="")  # the one hash when the checkpoint is sound
+    at = max((_written_at(body) for body in ours), default=None)
     if len(genuine) < len(bodies):
-        return Checkpoint(seq, hash_, "edited in S3 (bad signature)")
+        return Checkpoint(seq, hash_, "edited in S3 (bad signature)", at)
     if any(body["seq"] != seq for body in ours):
-        return Checkpoint(seq, hash_, "holds another event's number (moved in S3)")
+        return Checkpoint(seq, hash_, "holds another event's number (moved in S3)", at)
     if len(hashes) > 1:
-        return Checkpoint(seq, hash_, "overwritten in S3 with another hash")
+        return Checkpoint(seq, hash_, "overwritten in S3 with another hash", at)
     if len(stored) < len(versions):
-        return Checkpoint(seq, hash_, "deleted in S3 (its locked versions remain)")
-    return Checkpoint(seq, hash_)
+        return Checkpoint(seq, hash_, "deleted in S3 (its locked versions remain)", at)
+    return Checkpoint(seq, hash_, None, at)
+
+
+def _written_at(body: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(body["at"]))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)  # unreadable: taken for the newest
 
 
 def _checked(key: bytes, data: bytes) -> dict[str, Any] | None:
@@ -162,12 +192,87 @@ def _checked(key: bytes, data: bytes) -> dict[str, Any] | None:
     return body
 
 
+async def checkpoint_and_record(
+    tenant: TenantRef, store: CheckpointStore, log: ActionLog
+) -> Checkpoint | None:
+    """Record ``audit.checkpoint`` and checkpoint the head that holds that event, so the
+    record is covered by the checkpoint it announces. A head that is such an event
+    already (nothing happened since) gets no new one, only its checkpoint if that is
+    missing (an earlier run failed in between); an empty chain gets neither."""
+
+    async def announce() -> None:
+        head = await raw_connection().fetchrow(_HEAD_EVENT)
+        if head["last_seq"] == 0 or (head["actions"], head["outcome"]) == ([ACTION], "ok"):
+            return
+        await log.record(ACTION, details={"bucket": store.objects.bucket})
+
+    await run_in_tenant(tenant, announce)
+    try:
+        return await write_checkpoint(tenant, store)
+    except Exception as exc:
+        await log.record_failure(tenant, ACTION, exc)
+        raise
+
+
 async def checkpoint_tenants(
-    tenants: list[TenantRef], store: CheckpointStore
+    tenants: list[TenantRef], store: CheckpointStore, log: ActionLog
 ) -> dict[str, int | None]:
     """Checkpoint each tenant; slug -> the seq written (None: nothing new)."""
     written: dict[str, int | None] = {}
     for tenant in tenants:
-        checkpoint = await write_checkpoint(tenant, store)
+        checkpoint = await checkpoint_and_record(tenant, store, log)
         written[tenant.slug] = None if checkpoint is None else checkpoint.seq
     return written
+
+
+@dataclass(frozen=True)
+class Removal:
+    removed: int  # versions (and delete markers) of checkpoints removed
+    locked: int  # versions still locked: left for a later run
+
+
+async def remove_checkpoints_before(
+    tenant: TenantRef, store: CheckpointStore, seq: int, *, dry_run: bool = False
+) -> Removal:
+    """Remove the checkpoint objects of ``tenant`` before event ``seq`` (the anchor:
+    they vouch for events no longer kept) whose lock has expired; locked versions stay
+    (S3 refuses, and governance is never bypassed) and are tried again next time.
+    ``dry_run``: count them only."""
+    if seq <= 1:
+        return Removal(0, 0)
+    old = await store.objects.versions(
+        f"{PREFIX}/{tenant.slug}/", before=checkpoint_key(tenant.slug, seq)
+    )
+    if dry_run:
+        return Removal(len(old), 0)
+    removed = locked = 0
+    for version in old:
+        try:
+            await store.objects.remove(version.key, version.version_id)
+        except S3Error as exc:
+            if exc.code != "AccessDenied":
+                raise
+            locked += 1
+        else:
+            removed += 1
+    return Removal(removed, locked)
+
+
+async def keep_checkpoint(tenant: TenantRef, store: CheckpointStore, seq: int) -> None:
+    """Lock the checkpoint at ``seq`` (the anchor, which verify checks the chain's start
+    against) for another ``ANCHOR_LOCK_DAYS`` from now: its own lock has run out by the
+    time it becomes the anchor. The daily prune renews it while it is the anchor; a
+    short lock lets it go soon after the anchor moves on (a locked version before the
+    anchor costs a refused delete every day until then)."""
+    if store.lock_mode is None:
+        return
+    key = checkpoint_key(tenant.slug, seq)
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=ANCHOR_LOCK_DAYS)
+    for version in await store.objects.versions(key):
+        if version.key != key or version.deleted:
+            continue
+        info = await store.objects.stat(key, version.version_id)
+        locked = info.locked_until if info is not None else None
+        if locked is not None and datetime.fromisoformat(locked.replace("Z", "+00:00")) >= until:
+            continue  # locked longer already: a lock is never shortened
+        await store.objects.extend_lock(key, version.version_id, mode=store.lock_mode, until=until)

@@ -70,6 +70,8 @@ class Context:
     # Work on platform tables that must follow the request's commit (the tenant role
     # can't write them): run by the endpoint once the transaction has committed.
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Who a successful ``login`` signed in: the actor of that request's audit event.
+    signed_in: Caller | None = None
 
     @cached_property
     def attachments(self) -> DataLoader[Any, Any]:

@@ -275,10 +275,13 @@ async def _execute(prepared: Prepared, context: Context, request: Request) -> Ex
 
     if _is_anonymous_allowed(prepared.operation):
         # Signing in reads only platform tables, which the tenant role cannot see; its
-        # event is written afterwards in a transaction of its own.
+        # event is written afterwards in a transaction of its own. A successful sign-in
+        # is recorded as the person who signed in (the e-mail in the variables stays a
+        # keyed hash); a failed one as anonymous, with its error code.
         with collecting() as collector:
             result = await execute()
-        facts = _audit_facts(prepared, request, context.request_id, _codes(result))
+        signed_in = replace(prepared, caller=context.signed_in or prepared.caller)
+        facts = _audit_facts(signed_in, request, context.request_id, _codes(result))
         await run_in_tenant(
             prepared.tenant,
             partial(record_request, facts, collector, key, flush_reads=settings.audit_flush_reads),

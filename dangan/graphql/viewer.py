@@ -59,7 +59,7 @@ def me(info: Info) -> Viewer:
 async def login(info: Info, email: str, password: str) -> LoginPayload:
     """Sign in to this tenant; the token works for this tenant only."""
     ctx = info.context
-    issued = await do_login(
+    signed_in = await do_login(
         ctx.tenant,
         email,
         password,
@@ -68,4 +68,6 @@ async def login(info: Info, email: str, password: str) -> LoginPayload:
         secret=ctx.settings.secret_key,
         ttl_seconds=ctx.settings.token_ttl_seconds,
     )
+    ctx.signed_in = signed_in.caller
+    issued = signed_in.token
     return LoginPayload(token=issued.token, expires_at=issued.expires_at)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from dangan.audit.actions import Recorder
 from dangan.services.callers import APP_SCOPES
 from dangan.services.errors import BadUserInput, Conflict, NotFound
-from dangan.tenants.scope import TenantRef, enter_tenant, leave_tenant
+from dangan.tenants.scope import TenantRef, tenant_part
 
 PREFIX = "dgk_"
 
@@ -53,7 +54,11 @@ def check_scopes(scopes: list[str]) -> tuple[str, ...]:
     return tuple(sorted(set(scopes)))
 
 
-async def create_app(tenant: TenantRef, name: str, scopes: list[str]) -> CreatedKey:
+async def create_app(
+    tenant: TenantRef, name: str, scopes: list[str], *, record: Recorder | None = None
+) -> CreatedKey:
+    """A new partner app and its key (returned once, stored hashed); ``record`` (a
+    command's audit log) is given ``app.create``, never the key, in the same transaction."""
     name = name.strip()
     if not name:
         raise BadUserInput("name must not be empty", field="name")
@@ -68,7 +73,7 @@ async def create_app(tenant: TenantRef, name: str, scopes: list[str]) -> Created
         )
         if not rows:
             raise Conflict(f"an app named {name!r} already exists in {tenant.slug}", field="name")
-        await _mirror(conn, tenant, rows[0]["id"], name, checked, active=True)
+        await _mirror(conn, tenant, rows[0]["id"], name, checked, active=True, record=record)
     return CreatedKey(app_id=rows[0]["id"], name=name, key=key, scopes=checked)
 
 
@@ -80,19 +85,24 @@ async def _mirror(
     scopes: tuple[str, ...],
     *,
     active: bool,
+    record: Recorder | None = None,
+    action: str = "app.create",
 ) -> None:
-    """Keep the tenant's own record of the app (partner_app), which shares point at."""
-    await enter_tenant(conn, tenant)
-    await conn.execute_query(
-        "INSERT INTO partner_app (id, name, scopes, active) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, scopes = EXCLUDED.scopes,"
-        " active = EXCLUDED.active, updated_at = now()",
-        [app_id, name, list(scopes), active],
-    )
-    await leave_tenant(conn)
+    """Keep the tenant's own record of the app (partner_app), which shares point at,
+    and record ``action`` with it when asked to."""
+    async with tenant_part(conn, tenant):
+        await conn.execute_query(
+            "INSERT INTO partner_app (id, name, scopes, active) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, scopes = EXCLUDED.scopes,"
+            " active = EXCLUDED.active, updated_at = now()",
+            [app_id, name, list(scopes), active],
+        )
+        if record is not None:
+            await record(action, {"app": app_id, "appName": name, "scopes": list(scopes)})
 
 
-async def revoke_app(tenant: TenantRef, name: str) -> None:
+async def revoke_app(tenant: TenantRef, name: str, *, record: Recorder | None = None) -> None:
+    """Revoke an app's key at once; ``record`` is given ``app.revoke``."""
     async with in_transaction() as conn:
         rows = await conn.execute_query_dict(
             "UPDATE public.api_client SET status = 'revoked', revoked_at = now()"
@@ -101,7 +111,16 @@ async def revoke_app(tenant: TenantRef, name: str) -> None:
         )
         if not rows:
             raise NotFound(f"no active app named {name!r} in {tenant.slug}", field="name")
-        await _mirror(conn, tenant, rows[0]["id"], name, tuple(rows[0]["scopes"]), active=False)
+        await _mirror(
+            conn,
+            tenant,
+            rows[0]["id"],
+            name,
+            tuple(rows[0]["scopes"]),
+            active=False,
+            record=record,
+            action="app.revoke",
+        )
 
 
 def key_matches(key: str, stored_hash: str) -> bool:

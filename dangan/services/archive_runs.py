@@ -71,9 +71,10 @@ async def save_progress(
     )
 
 
-async def finish(job_id: uuid.UUID, result: dict[str, Any], object_key: str | None) -> None:
-    """Record a running job's success (a job another run finished keeps its result)."""
-    await raw_connection().execute(
+async def finish(job_id: uuid.UUID, result: dict[str, Any], object_key: str | None) -> bool:
+    """Record a running job's success (a job another run finished keeps its result);
+    True if this call finished it (so its audit event is written once)."""
+    status = await raw_connection().execute(
         "UPDATE archive_job SET status = 'SUCCEEDED', result = $2::jsonb,"
         " object_key = COALESCE($3, object_key), finished_at = now()"
         " WHERE id = $1 AND status = 'RUNNING'",
@@ -81,12 +82,15 @@ async def finish(job_id: uuid.UUID, result: dict[str, Any], object_key: str | No
         orjson.dumps(result).decode(),
         object_key,
     )
+    return status != "UPDATE 0"
 
 
-async def fail(job_id: uuid.UUID, message: str) -> None:
-    await raw_connection().execute(
+async def fail(job_id: uuid.UUID, message: str) -> bool:
+    """Record a job's failure, unless it ended otherwise; True if this call failed it."""
+    status = await raw_connection().execute(
         "UPDATE archive_job SET status = 'FAILED', error = $2, finished_at = now()"
-        " WHERE id = $1 AND status NOT IN ('SUCCEEDED', 'REJECTED')",
+        " WHERE id = $1 AND status NOT IN ('SUCCEEDED', 'REJECTED', 'FAILED')",
         job_id,
         message,
     )
+    return status != "UPDATE 0"

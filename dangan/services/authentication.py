@@ -10,6 +10,8 @@ administrator of the tenant reinstates it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tortoise import connections
 
 from dangan.services.api_keys import key_matches, split_key
@@ -20,6 +22,12 @@ from dangan.services.passwords import verify_password
 from dangan.services.ratelimit import LoginThrottle
 from dangan.services.tokens import IssuedToken, issue_token, read_token
 from dangan.tenants.scope import TenantRef
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    token: IssuedToken
+    caller: Caller  # who signed in, as their requests will be made
 
 
 def bearer_credential(authorization: str | None) -> str:
@@ -109,8 +117,9 @@ async def login(
     throttle: LoginThrottle,
     secret: str,
     ttl_seconds: int,
-) -> IssuedToken:
-    """Check e-mail and password for ``tenant`` and issue a token.
+) -> SignedIn:
+    """Check e-mail and password for ``tenant`` and issue a token; also says who signed
+    in (the audit event of the sign-in names them as its actor).
 
     Every failure says the same thing (no account enumeration) and counts against the
     e-mail and the client address; past the limit the answer is RATE_LIMITED.
@@ -139,7 +148,8 @@ async def login(
         raise Unauthenticated("wrong e-mail or password")
     await throttle.by_account.reset(account_key)
     _check_not_suspended(tenant, row["suspended_by"], "your access")
-    return issue_token(row["id"], tenant.slug, secret=secret, ttl_seconds=ttl_seconds)
+    issued = issue_token(row["id"], tenant.slug, secret=secret, ttl_seconds=ttl_seconds)
+    return SignedIn(issued, await user_caller(tenant, row["id"]))
 
 
 async def member_identity_id(tenant: TenantRef, email: str) -> int:

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from dangan.audit.actions import Recorder
 from dangan.services.callers import ROLES, Caller
 from dangan.services.errors import BadUserInput
 from dangan.services.identifiers import InvalidIdentifier, normalize_account_email
 from dangan.services.passwords import hash_password
-from dangan.tenants.scope import TenantRef, enter_tenant, leave_tenant
+from dangan.tenants.scope import TenantRef, tenant_part
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,11 @@ async def create_user(
     display_name: str | None = None,
     department: str | None = None,
     password: str | None = None,
+    record: Recorder | None = None,
 ) -> Person:
-    """Create (or update) a person and their membership of ``tenant``. Idempotent."""
+    """Create (or update) a person and their membership of ``tenant``. Idempotent.
+    ``record`` (a command's audit log) is given ``user.create`` (a new member of the
+    tenant) or ``user.update`` (with the roles before), in the same transaction."""
     try:
         email = normalize_account_email(email)
     except InvalidIdentifier as exc:
@@ -117,17 +121,32 @@ async def create_user(
             [email, name, password_hash],
         )
         identity_id = rows[0]["id"]
-        await enter_tenant(conn, tenant)
-        department_id = await ensure_department_path(conn, parts)
-        await conn.execute_query(
-            "INSERT INTO member (identity_id, email, display_name, roles, department_id)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identity_id) DO UPDATE SET"
-            " email = EXCLUDED.email, display_name = EXCLUDED.display_name,"
-            " roles = EXCLUDED.roles, department_id = EXCLUDED.department_id,"
-            " active = true, updated_at = now()",
-            [identity_id, email, name, roles, department_id],
-        )
-        await leave_tenant(conn)
+        async with tenant_part(conn, tenant):
+            department_id = await ensure_department_path(conn, parts)
+            before = await conn.execute_query_dict(
+                "SELECT roles, active FROM member WHERE identity_id = $1 FOR UPDATE",
+                [identity_id],
+            )
+            await conn.execute_query(
+                "INSERT INTO member (identity_id, email, display_name, roles, department_id)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identity_id) DO UPDATE SET"
+                " email = EXCLUDED.email, display_name = EXCLUDED.display_name,"
+                " roles = EXCLUDED.roles, department_id = EXCLUDED.department_id,"
+                " active = true, updated_at = now()",
+                [identity_id, email, name, roles, department_id],
+            )
+            if record is not None:
+                details: dict[str, object] = {
+                    "identity": identity_id,
+                    "account": email,
+                    "displayName": name,
+                    "roles": roles,
+                    "department": department,
+                    "passwordSet": password is not None,
+                }
+                if before:
+                    details["rolesBefore"] = sorted(before[0]["roles"])
+                await record("user.update" if before else "user.create", details)
         await conn.execute_query(
             "INSERT INTO public.membership (identity_id, tenant_id, roles, department_id)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT (identity_id, tenant_id) DO UPDATE SET"

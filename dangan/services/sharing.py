@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from dangan.audit.actions import ActionLog
 from dangan.authz.predicates import Numbered, all_of
 from dangan.authz.store import customer_access
 from dangan.models.archive import SENSITIVITY_CLASSES
@@ -259,15 +260,28 @@ async def revoke_share(caller: Caller, request_id: str, *, reason: str) -> Any:
     return updated
 
 
-async def expire_shares() -> int:
+async def expire_shares(log: ActionLog) -> int:
     """Mark approved requests past their end as expired (the grants already stopped
-    counting at that instant: the share_grant view checks the date itself)."""
+    counting at that instant: the share_grant view checks the date itself), and record
+    ``share.expire`` with them and their customers in the same transaction."""
     rows = await raw_connection().fetch(
         "UPDATE share_request SET status = 'expired'"
         " WHERE status = 'approved' AND valid_until <= now() RETURNING id"
     )
     for row in rows:
         await _record(row["id"], "expired", None, "end date reached")
+    if rows:
+        ids = [row["id"] for row in rows]
+        customers = await raw_connection().fetch(
+            "SELECT DISTINCT customer_id FROM share_request_customer"
+            " WHERE request_id = ANY($1::uuid[]) ORDER BY customer_id",
+            ids,
+        )
+        await log.record(
+            "share.expire",
+            details={"expired": len(ids), "shareRequests": [str(i) for i in sorted(ids)]},
+            customers=[row["customer_id"] for row in customers],
+        )
     return len(rows)
 
 

@@ -121,6 +121,20 @@ async def leave_tenant(conn: BaseDBAsyncClient) -> None:
 
 
 @asynccontextmanager
+async def tenant_part(conn: BaseDBAsyncClient, tenant: TenantRef) -> AsyncIterator[None]:
+    """Switch an open platform transaction to ``tenant`` for the block, as
+    :func:`tenant_transaction` does (so :func:`raw_connection` and the audit trail work
+    in it), and back to the app role after: one transaction writes both sides."""
+    await enter_tenant(conn, tenant)
+    token = _current.set((tenant, conn, TenantSession(conn._connection)))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+    await leave_tenant(conn)
+
+
+@asynccontextmanager
 async def tenant_transaction(tenant: TenantRef) -> AsyncIterator[BaseDBAsyncClient]:
     """One transaction scoped to ``tenant``; commits on success, rolls back on error."""
     async with in_transaction() as conn:

@@ -15,6 +15,7 @@ from dangan.tenants.ddl import (
     archive,
     audit,
     audit_reading,
+    audit_retention,
     platform,
     profiles,
 )
@@ -26,6 +27,7 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
     *audit.MIGRATIONS,
     *audit_reading.MIGRATIONS,
     *alarms.MIGRATIONS,
+    *audit_retention.MIGRATIONS,
 )
 
 LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version

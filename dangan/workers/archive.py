@@ -6,18 +6,23 @@ requester is looked up afresh, so roles taken away since the request apply. An e
 caller may read (bad file, a field now hidden, no longer allowed) fails the job with
 that message; anything else is retried by arq and, on the last try, fails the job.
 ``dangan customers import | export`` run the same job in-process with
-:func:`claim` and :func:`run_claimed`; the arq functions add arq's retries.
+:func:`claim` and :func:`run_claimed`; the arq functions add arq's retries. The job
+records ``import.run`` / ``export.run`` in the audit trail as it finishes, or as it
+fails (then in a transaction of its own), with the ``ActionLog`` of whoever runs it: the
+worker (origin ``job``) or the command (``cli``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from arq.worker import Retry
 from redis.asyncio import Redis
 
+from dangan.audit.actions import ActionLog
 from dangan.services.archive_jobs import queue_job_id
 from dangan.services.archive_runs import claim, fail
 from dangan.services.authentication import user_caller
@@ -45,27 +50,46 @@ async def _run(ctx: dict[str, Any], slug: str, raw_id: str, kind: str, work: Wor
         raise Retry(defer=1)
     if job["status"] != "RUNNING":
         return job["result"]
-    return await run_claimed(tenant, job, work, last_try=ctx.get("job_try", 1) >= MAX_TRIES)
+    last_try = ctx.get("job_try", 1) >= MAX_TRIES
+    return await run_claimed(tenant, job, work, _log(ctx), last_try=last_try)
 
 
 async def run_claimed(
-    tenant: TenantRef, job: dict[str, Any], work: Work, *, last_try: bool = True
+    tenant: TenantRef, job: dict[str, Any], work: Work, log: ActionLog, *, last_try: bool = True
 ) -> dict[str, Any]:
     """Run a job claimed with :func:`claim` (status RUNNING) as its requester; its result,
     or ``{"error": message}`` if it failed with an error a caller may read. Anything else
     propagates, failing the job first if this is the ``last_try``."""
-    job_id: uuid.UUID = job["id"]
+    caller: Caller | None = None
     try:
         caller = await user_caller(tenant, job["actor_id"])
         return await work(caller, tenant, job)
     except DanganError as exc:
-        message = exc.message
-        await run_in_tenant(tenant, lambda: fail(job_id, message))
-        return {"error": message}
+        await run_in_tenant(tenant, partial(_fail, log, job, caller, exc.message, exc.code))
+        return {"error": exc.message}
     except Exception:
         if last_try:
-            await run_in_tenant(tenant, lambda: fail(job_id, "internal error"))
+            failed = partial(_fail, log, job, caller, "internal error", "INTERNAL")
+            await run_in_tenant(tenant, failed)
         raise
+
+
+async def _fail(
+    log: ActionLog, job: dict[str, Any], caller: Caller | None, message: str, code: str
+) -> None:
+    """Fail the job and record it (once: not if it had ended meanwhile)."""
+    if await fail(job["id"], message):
+        await log.record(
+            f"{job['kind'].lower()}.run",
+            actor=caller,
+            details={"job": str(job["id"]), "requestedBy": job["actor_id"]},
+            error_codes=[code],
+            request_id=str(job["id"]),
+        )
+
+
+def _log(ctx: dict[str, Any]) -> ActionLog:
+    return ActionLog(ctx["settings"].secret_key, "job")
 
 
 def redis_progress(redis: Redis, namespace: str, job_id: str) -> Progress:
@@ -82,12 +106,12 @@ def _progress(ctx: dict[str, Any], job_id: str) -> Progress:
     return redis_progress(ctx["redis"], ctx["settings"].redis_namespace, job_id)
 
 
-def import_work(objects: ObjectStore, batch_size: int, progress: Progress) -> Work:
+def import_work(objects: ObjectStore, batch_size: int, progress: Progress, log: ActionLog) -> Work:
     """Check (and, as the mode says, import) a customer file, as the person who sent it."""
 
     async def work(caller: Caller, tenant: TenantRef, job: dict[str, Any]) -> dict[str, Any]:
         return await run_import(
-            caller, tenant, job, objects, batch_size=batch_size, progress=progress
+            caller, tenant, job, objects, batch_size=batch_size, progress=progress, log=log
         )
 
     return work
@@ -95,20 +119,21 @@ def import_work(objects: ObjectStore, batch_size: int, progress: Progress) -> Wo
 
 async def import_customers(ctx: dict[str, Any], slug: str, job_id: str) -> Any:
     """Check (and, as the mode says, import) a customer file, as the person who sent it."""
-    work = import_work(ctx["objects"], ctx["settings"].import_batch_size, _progress(ctx, job_id))
+    batch_size = ctx["settings"].import_batch_size
+    work = import_work(ctx["objects"], batch_size, _progress(ctx, job_id), _log(ctx))
     return await _run(ctx, slug, job_id, "IMPORT", work)
 
 
-def export_work(objects: ObjectStore, progress: Progress) -> Work:
+def export_work(objects: ObjectStore, progress: Progress, log: ActionLog) -> Work:
     """Export the customers the requester sees, as they see them."""
 
     async def work(caller: Caller, tenant: TenantRef, job: dict[str, Any]) -> dict[str, Any]:
-        return await run_export(caller, tenant, job, objects, progress=progress)
+        return await run_export(caller, tenant, job, objects, progress=progress, log=log)
 
     return work
 
 
 async def export_customers(ctx: dict[str, Any], slug: str, job_id: str) -> Any:
     """Export the customers the requester sees, as they see them."""
-    work = export_work(ctx["objects"], _progress(ctx, job_id))
+    work = export_work(ctx["objects"], _progress(ctx, job_id), _log(ctx))
     return await _run(ctx, slug, job_id, "EXPORT", work)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dangan.audit.actions import ActionLog
 from dangan.services.errors import NotFound
 from dangan.services.sharing import expire_shares
 from dangan.tenants.migrations import migrate_tenant
@@ -67,11 +68,13 @@ async def nightly_census(ctx: dict[str, Any]) -> dict[str, int]:
 
 
 async def expire_share_grants(ctx: dict[str, Any]) -> dict[str, int]:
-    """Cron: record shares past their end date as expired, in every tenant. (They stop
-    counting at that instant regardless: the share_grant view checks the date.)"""
+    """Cron: record shares past their end date as expired, in every tenant (with a
+    ``share.expire`` audit event). (They stop counting at that instant regardless: the
+    share_grant view checks the date.)"""
+    log = ActionLog(ctx["settings"].secret_key, "job")
     expired: dict[str, int] = {}
     for tenant in await list_tenants():
-        count = await run_in_tenant(tenant, expire_shares)
+        count = await run_in_tenant(tenant, lambda: expire_shares(log))
         if count:
             expired[tenant.slug] = count
     return expired

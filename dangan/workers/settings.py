@@ -23,7 +23,12 @@ from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
 from dangan.workers.alarms import alarm_sweep, deliver_alert_webhook, evaluate_alarms
 from dangan.workers.archive import MAX_TRIES, export_customers, import_customers
-from dangan.workers.audit import audit_checkpoints, index_audit_access
+from dangan.workers.audit import (
+    audit_checkpoints,
+    audit_retention,
+    index_audit_access,
+    prune_audit_trail,
+)
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -38,6 +43,7 @@ FUNCTIONS = [
     func(import_customers, max_tries=MAX_TRIES, timeout=3600),
     func(export_customers, max_tries=MAX_TRIES, timeout=3600),
     func(rate_tenant_customers, max_tries=5, timeout=3600),
+    func(prune_audit_trail, max_tries=3, timeout=3600),
 ]
 
 
@@ -102,6 +108,13 @@ def build_worker(
                 minute=set(range(60)),  # every minute
                 unique=True,
                 timeout=3600,
+            ),
+            cron(
+                audit_retention,
+                name=f"cron:{settings.redis_namespace}:audit_retention",
+                hour={3},
+                minute={45},
+                unique=True,
             ),
         ],
         "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),

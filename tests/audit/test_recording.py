@@ -232,8 +232,36 @@ async def test_signing_in_is_recorded_without_the_password(
 
     event = await event_of(world["alpha"].ref, request_id)
 
-    assert (event["actor_kind"], event["actor_id"]) == ("anonymous", None)
+    # Signed in: the event names who (the e-mail in the variables stays a keyed hash).
+    sales = world["alpha"].people["sales"]
+    assert (event["actor_kind"], event["actor_id"]) == ("user", sales.identity_id)
+    assert (event["actor_name"], event["actor_roles"]) == (sales.display_name, ["sales"])
     assert (event["operation_name"], event["outcome"]) == ("AuditLogin", "ok")
+    assert event["variables"] == {
+        "email": keyed_hash(audit_key(settings.secret_key), email),
+        "password": REDACTED,
+    }
+    assert password not in as_text(event)
+
+
+async def test_a_failed_sign_in_is_recorded_as_anonymous_with_its_code(
+    api: Api, world: World, settings: Settings
+) -> None:
+    email, password = "sales@alpha.test", "not-the-password"
+    reply, request_id = await post(
+        api, "alpha", None, LOGIN, {"email": email, "password": password}
+    )
+    assert reply.body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+    event = await event_of(world["alpha"].ref, request_id)
+
+    assert (event["actor_kind"], event["actor_id"], event["actor_roles"]) == (
+        "anonymous",
+        None,
+        [],
+    )
+    assert (event["outcome"], event["error_codes"]) == ("error", ["UNAUTHENTICATED"])
+    assert event["actions"] == ["login"]
     assert event["variables"] == {
         "email": keyed_hash(audit_key(settings.secret_key), email),
         "password": REDACTED,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from dangan.audit.actions import ActionLog
 from dangan.services.sharing import expire_shares
+from dangan.settings import Settings
 from dangan.tenants.scope import raw_connection, run_in_tenant
 from tests.support.api import Api
 from tests.support.world import World, missing_id
@@ -131,7 +133,9 @@ async def test_rejected_share_shows_nothing(api: Api, world: World) -> None:
     assert late.codes == ["CONFLICT"]
 
 
-async def test_grant_counts_until_its_end_then_expires(api: Api, world: World) -> None:
+async def test_grant_counts_until_its_end_then_expires(
+    api: Api, world: World, settings: Settings
+) -> None:
     t = world["gamma"]
     cid = str(_owned_by(world, "gamma", "sales")["id"])
     variables = _request(cid, {"kind": "DEPARTMENT", "id": t.people["sales2"].department_id})
@@ -145,7 +149,8 @@ async def test_grant_counts_until_its_end_then_expires(api: Api, world: World) -
     assert (await api.post("gamma", t.tokens["sales2"], DETAIL, {"id": cid})).ok()
     await asyncio.sleep(3.2)
     assert (await api.post("gamma", t.tokens["sales2"], DETAIL, {"id": cid})).codes == ["NOT_FOUND"]
-    expired = await run_in_tenant(t.ref, expire_shares)
+    log = ActionLog(settings.secret_key, "job")
+    expired = await run_in_tenant(t.ref, lambda: expire_shares(log))
     assert expired >= 1
     status = await run_in_tenant(
         t.ref,

@@ -12,6 +12,7 @@ import pytest
 from arq.worker import Retry
 from redis.asyncio import Redis
 
+from dangan.audit.actions import ActionLog
 from dangan.devstack import Endpoints
 from dangan.services.archive_jobs import queue_job_id
 from dangan.services.archive_runs import claim
@@ -25,6 +26,7 @@ from dangan.storage import ObjectStore, s3_client
 from dangan.tenants.scope import raw_connection, run_in_tenant
 from dangan.workers import progress
 from dangan.workers.archive import export_customers
+from tests.audit.events import events_of
 from tests.support.api import Api
 from tests.support.archive import JOB, START_EXPORT, csv_file, forget_jobs, job, run_jobs
 from tests.support.world import World
@@ -170,6 +172,7 @@ async def test_a_finished_job_is_not_redone_and_a_missing_row_is_retried(
 # --- Imports: what changed between the check and the write, and overlapping runs ---
 
 IMPORTED = "写入检查"
+AUDIT_SECRET = "import-tests"  # keys the hashes of sensitive details: none here
 
 
 @pytest.fixture
@@ -224,6 +227,7 @@ async def _run(
         objects,
         batch_size=1,
         progress=progress,
+        log=ActionLog(AUDIT_SECRET, "job"),
     )
 
 
@@ -325,4 +329,7 @@ async def test_two_overlapping_runs_of_one_import_write_each_row_once(
     row = await run_in_tenant(world["alpha"].ref, stored)
     assert row["status"] == "SUCCEEDED" and row["done"] == 2
     assert '"imported": 2' in row["result"]
+    # One audit event for the job, by the run that finished it.
+    (event,) = await events_of(world["alpha"].ref, str(claimed["id"]))
+    assert event["actions"] == ["import.run"] and event["variables"]["written"] == 2
     assert second["imported"] == 0  # it skipped every batch, leaving the first run's result

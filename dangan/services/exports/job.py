@@ -5,7 +5,9 @@ confidential.
 The job acts as the requester with the roles they have when it runs; every page goes
 through ``list_customers`` (their row filter, their masking, hidden values empty), with
 the fields, conditions and search checked again, as for a ``customers`` query. Cells
-that a spreadsheet would take for a formula are prefixed with ``'``.
+that a spreadsheet would take for a formula are prefixed with ``'``. The transaction that
+finishes the job records ``export.run`` (the requester as actor, the row count and the
+ids of the customers exported) in the audit trail.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from dangan.audit.actions import ActionLog
 from dangan.authz.access import HIDDEN_FLAG
 from dangan.authz.store import customer_access
 from dangan.services.archive_runs import finish, save_progress
@@ -113,6 +116,7 @@ async def run_export(
     objects: ObjectStore,
     *,
     progress: Progress,
+    log: ActionLog,
 ) -> dict[str, Any]:
     """Run an export job as ``caller``; returns its result (the file is in S3)."""
     parameters = job["parameters"]
@@ -125,6 +129,7 @@ async def run_export(
     names = await run_in_tenant(tenant, fields)
     columns = [EXPORT_FIELDS[name] for name in names]
     rows: list[list[str]] = []
+    exported: list[uuid.UUID] = []
     after: str | None = None
     while True:
 
@@ -143,6 +148,7 @@ async def run_export(
 
         found = await run_in_tenant(tenant, page)
         rows += [[_cell(row, column) for column in columns] for row in found.rows]
+        exported += [row["id"] for row in found.rows]
         await progress(len(rows), max(len(rows), job["total"] or 0), "reading")
         if not found.has_next:
             break
@@ -160,7 +166,20 @@ async def run_export(
 
     async def record() -> None:
         await save_progress(job_id, len(rows), len(rows))
-        await finish(job_id, result, None)
+        if await finish(job_id, result, None):
+            await log.record(
+                "export.run",
+                actor=caller,
+                details={
+                    "job": str(job_id),
+                    "format": parameters["format"],
+                    "fields": names,
+                    "rows": len(rows),
+                    "bytes": len(data),
+                },
+                customers=exported,
+                request_id=str(job_id),
+            )
 
     await run_in_tenant(tenant, record)
     return result

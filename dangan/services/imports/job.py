@@ -9,7 +9,9 @@ of the checks is kept with the job before writing starts, so a re-run doesn't ta
 rows it already wrote for duplicates. Each batch locks the job's row and is skipped if
 another run of the job wrote it meanwhile. A row that no longer passes its checks when
 its batch is written (its owner left, a customer with its ID number was entered) is
-refused (``refusedRows``) and the others written.
+refused (``refusedRows``) and the others written. The transaction that finishes the job
+records ``import.run`` (the requester as actor; rows, written, refused) in the audit
+trail.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from dangan.audit.actions import ActionLog
 from dangan.services.archive_runs import finish, lock_progress, save_checked, save_progress
 from dangan.services.callers import Caller
 from dangan.services.errors import BadUserInput, Forbidden
@@ -144,6 +147,7 @@ async def run_import(
     *,
     batch_size: int,
     progress: Progress,
+    log: ActionLog,
 ) -> dict[str, Any]:
     """Run (or resume) an import job as ``caller``; returns its result."""
     data = await objects.get_bytes(job["object_key"])
@@ -158,7 +162,7 @@ async def run_import(
             or state["headerErrors"]
             or (mode == "IMPORT_IF_ALL_VALID" and state["errors"])
         ):
-            return await _done(tenant, job, state, total)
+            return await _done(caller, tenant, job, state, total, log)
         await run_in_tenant(tenant, lambda: save_checked(job["id"], total, state))
     pending = [batch for batch in _batches(sheet, batch_size) if batch[0] > job["done"]]
     if mode == "IMPORT_IF_ALL_VALID":
@@ -176,7 +180,8 @@ async def run_import(
                         field=row["field"],
                     )
                 await progress(batch[0], total, "writing")
-            await finish(job["id"], _final(state), None)
+            if await finish(job["id"], _final(state), None):
+                await _record(log, caller, job, state)
 
         await run_in_tenant(tenant, everything)
         return _final(state)
@@ -187,21 +192,62 @@ async def run_import(
 
         await run_in_tenant(tenant, one)
         await progress(batch[0], total, "writing")
-    return await _done(tenant, job, state, total)
+    return await _done(caller, tenant, job, state, total, log)
 
 
 def _final(state: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in state.items() if key != "validLines"}
 
 
+def _refused(state: dict[str, Any]) -> int:
+    """Valid rows not written: refused one by one, or with their batch."""
+    one_by_one = {row["line"] for row in state["refusedRows"]}
+    with_batch = {
+        line
+        for line in state.get("validLines") or ()
+        for first, last in (batch["lines"] for batch in state["refusedBatches"])
+        if first <= line <= last and line not in one_by_one
+    }
+    return len(one_by_one) + len(with_batch)
+
+
+async def _record(
+    log: ActionLog, caller: Caller, job: dict[str, Any], state: dict[str, Any]
+) -> None:
+    parameters = job["parameters"]
+    await log.record(
+        "import.run",
+        actor=caller,
+        details={
+            "job": str(job["id"]),
+            "filename": parameters.get("filename"),
+            "format": parameters.get("format"),
+            "mode": parameters.get("mode"),
+            "rows": state["rows"],
+            "valid": state["valid"],
+            "invalid": state["invalid"],
+            "duplicates": state["duplicates"],
+            "written": state["imported"],
+            "refused": _refused(state),
+        },
+        request_id=str(job["id"]),
+    )
+
+
 async def _done(
-    tenant: TenantRef, job: dict[str, Any], state: dict[str, Any], total: int
+    caller: Caller,
+    tenant: TenantRef,
+    job: dict[str, Any],
+    state: dict[str, Any],
+    total: int,
+    log: ActionLog,
 ) -> dict[str, Any]:
     result = _final(state)
 
     async def record() -> None:
         await save_progress(job["id"], total, total)
-        await finish(job["id"], result, None)
+        if await finish(job["id"], result, None):
+            await _record(log, caller, job, state)
 
     await run_in_tenant(tenant, record)
     return result
