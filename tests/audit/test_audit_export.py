@@ -169,9 +169,12 @@ async def test_the_command_writes_the_same_csv_and_is_recorded(
     (recorded,) = [
         e
         for e in await audit_events_of_command(world)
-        if e["variables"] == {"actorKind": "user", "actorId": int(sales_id), "csv": True}
+        if e["variables"].items()
+        >= {"actorKind": "user", "actorId": int(sales_id), "csv": True}.items()
     ]
     assert (recorded["actor_kind"], recorded["operation_type"]) == ("system", "cli")
+    assert recorded["variables"]["command"] == "dangan audit events"
+    assert recorded["variables"]["osUser"]
 
     listed = dangan("events", "--tenant", "alpha", "--action", "exportAuditEvents", "--limit", "2")
     assert listed.returncode == 0 and "exportAuditEvents" in listed.stdout

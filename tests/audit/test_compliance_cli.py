@@ -80,6 +80,7 @@ async def test_the_command_writes_the_reports_figures_and_is_recorded(
     )
     assert recorded["actor_kind"] == "system" and recorded["actions"] == ["audit.report"]
     assert '"format": "CSV"' in recorded["variables"]
+    assert '"command": "dangan audit report"' in recorded["variables"]
 
 
 def test_a_bad_period_or_format_is_refused(env: dict[str, str], world: World) -> None:

@@ -147,8 +147,9 @@ async def test_each_role_is_counted_exactly(api: Api, window: Window) -> None:
         ("app", None),
         ("anonymous", None),
     ]
+    # Sales' eight requests, and the export job's ``export.run``, run for them.
     assert _nonzero(_row(by_role, role="sales")) == {
-        "events": 8,
+        "events": 9,
         "reads": 2,
         "customerRowsRead": 3,
         "customersRead": 2,
@@ -175,9 +176,9 @@ async def test_each_role_is_counted_exactly(api: Api, window: Window) -> None:
         "errors": 1,
     }
     total = got["activity"]["total"]
-    assert (total["events"], total["customersRead"], total["errors"]) == (15, 2, 3)
+    assert (total["events"], total["customersRead"], total["errors"]) == (16, 2, 3)
     sales = _row(got["activity"]["byActor"], actorId=t.people["sales"].identity_id)
-    assert sales["actorName"] == f"{t.slug}-sales" and sales["events"] == 8
+    assert sales["actorName"] == f"{t.slug}-sales" and sales["events"] == 9
 
     assert got["changes"] == {
         "recorded": 1,
@@ -265,8 +266,8 @@ async def test_csv_html_and_json_carry_the_same_figures(api: Api, window: Window
     assert set(from_csv) == set(from_html) and len(from_csv) >= 14
     for key in set(from_csv) - chain_rows:
         assert from_csv[key] == from_html[key], key
-    assert ["sales", "8", "2", "3", "2"] in from_csv["reads_by_role"]
-    assert ["all 全部", "15", "2", "3", "2"] in from_html["reads_by_role"]
+    assert ["sales", "9", "2", "3", "2"] in from_csv["reads_by_role"]
+    assert ["all 全部", "16", "2", "3", "2"] in from_html["reads_by_role"]
     assert ["identity", "idNumber", "1", "1", "1"] in from_html["reveals"]
     assert ["rows exported 导出行数", "2"] in from_csv["exports"]
     assert from_html["backups"] == [] and "no backup catalogue" in csv_data.decode("utf-8-sig")
@@ -281,7 +282,7 @@ async def test_csv_html_and_json_carry_the_same_figures(api: Api, window: Window
         assert expected in page
     assert "审计链完整 Audit chain intact" in page and start.isoformat(timespec="seconds") in page
     document = orjson.loads(json_data)
-    assert document["activity"]["total"]["events"] == 15
+    assert document["activity"]["total"]["events"] == 16
     assert document["header"]["generated_by"].startswith(f"{t.slug}-auditor")
     for data in (csv_data.decode("utf-8-sig"), page, json_data.decode()):
         for customer in t.customers:
