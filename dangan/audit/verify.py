@@ -21,17 +21,21 @@ What each finding means:
 
 Without checkpoints, deleting the newest events and rewinding the head to match cannot
 be seen from inside the database. After pruning (:mod:`dangan.audit.retention`) the
-chain starts after its anchor, and only checkpoints from the anchor on are read.
+chain starts after its anchor, and only checkpoints from the anchor on are read: by
+default the few that vouch for the others (:mod:`dangan.audit.custody`), all of them
+when something is found (so the finding is named as ``thorough`` names it) or when
+asked (``thorough``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from dangan.audit.anchor import NOTHING_PRUNED, Anchor, read_anchor
 from dangan.audit.checkpoints import Checkpoint, CheckpointStore, list_checkpoints
+from dangan.audit.custody import select_checkpoints
 from dangan.settings import MIN_AUDIT_RETENTION_DAYS
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant, tenant_transaction
 
@@ -57,6 +61,7 @@ class ChainReport:
     head_seq: int
     broken: BrokenLink | None
     starts_at: int = 0  # the anchor: events up to this one were pruned (0: none)
+    checkpoints_checked: int = 0  # checkpoints read from S3 and checked (verify_tenant)
 
     @property
     def ok(self) -> bool:
@@ -208,16 +213,30 @@ async def verify_tenant(
     tenant: TenantRef,
     store: CheckpointStore,
     *,
+    thorough: bool = False,
     batch_size: int = 5000,
     on_progress: ProgressCallback | None = None,
 ) -> ChainReport:
     """:func:`verify_chain` against the tenant's checkpoints from its anchor on (the
-    older ones vouch for events no longer kept, and are not read)."""
+    older ones vouch for events no longer kept, and are not read). By default only the
+    few that vouch for the others are read (:func:`select_checkpoints`); if one of
+    them is tampered with, or the chain does not verify against them, every checkpoint
+    is read and the chain verified again, so the first broken link is named exactly as
+    ``thorough`` (every checkpoint read from the start) names it."""
     anchor = await run_in_tenant(tenant, read_anchor)
+    if not thorough:
+        few = await select_checkpoints(tenant, store, anchor.seq)
+        if all(c.tampered is None for c in few):
+            report = await verify_chain(
+                tenant, checkpoints=few, batch_size=batch_size, on_progress=on_progress
+            )
+            if report.ok:
+                return replace(report, checkpoints_checked=len(few))
     checkpoints = await list_checkpoints(tenant, store, from_seq=anchor.seq)
-    return await verify_chain(
+    report = await verify_chain(
         tenant, checkpoints=checkpoints, batch_size=batch_size, on_progress=on_progress
     )
+    return replace(report, checkpoints_checked=len(checkpoints))
 
 
 async def _walk_chain(
