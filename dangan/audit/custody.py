@@ -30,7 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from dangan.audit.anchor import read_anchor
+from dangan.audit.anchor import Anchor, read_anchor
+from dangan.audit.chain_walk import STRETCH, ChainWalk
 from dangan.audit.checkpoint_objects import (
     SEQ_DIGITS,
     Checkpoint,
@@ -44,11 +45,6 @@ from dangan.audit.checkpoint_objects import (
 from dangan.storage import ObjectVersion
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 
-_STRETCH = (
-    "SELECT seq, prev_hash, hash,"
-    " audit_event_hash(e, encode(sha256(e.customers), 'hex')) AS recomputed FROM audit_event e"
-    " WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
-)
 _READ = 5000
 _NEAREST_BLOCK = 3  # digits: the first blocks listed hold a thousand numbers
 
@@ -109,20 +105,17 @@ async def _holds(predecessor: Checkpoint, seq: int, hash_: str) -> bool:
         predecessor.seq == anchor.seq and predecessor.hash != anchor.hash
     ):
         return False
-    expected, prev_hash = predecessor.seq + 1, predecessor.hash
-    while expected <= seq:
-        rows = await conn.fetch(_STRETCH, expected - 1, seq, _READ)
+    walk = ChainWalk({}, Anchor(predecessor.seq, predecessor.hash))
+    after = predecessor.seq
+    while after < seq:
+        rows = await conn.fetch(STRETCH, after, seq, _READ)
         if not rows:
-            return False
+            break
         for row in rows:
-            if (row["seq"], row["prev_hash"], row["recomputed"]) != (
-                expected,
-                prev_hash,
-                row["hash"],
-            ):
+            if walk.check(row["seq"], row["prev_hash"], row["hash"], row["recomputed"]):
                 return False
-            expected, prev_hash = expected + 1, row["hash"]
-    return prev_hash == hash_
+        after = rows[-1]["seq"]
+    return walk.check_head(seq, hash_) is None
 
 
 async def select_checkpoints(

@@ -235,22 +235,30 @@ async def test_events_deleted_and_put_back_after_a_checkpoint_of_the_rewound_hea
     assert report == (await _verify(tenant, store, thorough=True))[0]
 
 
-async def _legacy_checkpoint(tenant: TenantRef, store: CheckpointStore) -> int:
-    """A checkpoint of the head as written before checkpoints vouched for each other."""
-    head = await run_in_tenant(tenant, lambda: raw_connection().fetchrow(_HEAD))
+async def _signed_checkpoint(
+    tenant: TenantRef, store: CheckpointStore, seq: int, hash_: str, **fields: object
+) -> None:
+    """Write a checkpoint object by hand, signed with the audit key, locked a day."""
     now = datetime.now(UTC)
     body = {
         "tenant": tenant.slug,
         "tenant_id": tenant.id,
-        "seq": head["last_seq"],
-        "hash": head["last_hash"],
+        "seq": seq,
+        "hash": hash_,
         "at": now.isoformat(),
+        **fields,
     }
     data = orjson.dumps({**body, "signature": checkpoint_signature(store.key, body)})
-    key = checkpoint_key(tenant.slug, head["last_seq"])
     assert store.lock_mode is not None
     until = now.replace(microsecond=0) + timedelta(days=1)
+    key = checkpoint_key(tenant.slug, seq)
     await store.objects.put_locked(key, data, "application/json", mode=store.lock_mode, until=until)
+
+
+async def _legacy_checkpoint(tenant: TenantRef, store: CheckpointStore) -> int:
+    """A checkpoint of the head as written before checkpoints vouched for each other."""
+    head = await run_in_tenant(tenant, lambda: raw_connection().fetchrow(_HEAD))
+    await _signed_checkpoint(tenant, store, head["last_seq"], head["last_hash"])
     return int(head["last_seq"])
 
 
@@ -289,16 +297,7 @@ async def test_a_signed_checkpoint_added_above_the_others_is_found_by_the_thorou
     await _tamper(tenant, *_REWRITE_FROM_6)
     await _append(tenant, 9, 9)
     head = await run_in_tenant(tenant, lambda: raw_connection().fetchrow(_HEAD))
-    body = {
-        "tenant": tenant.slug,
-        "tenant_id": tenant.id,
-        "seq": 9,
-        "hash": head["last_hash"],
-        "at": datetime.now(UTC).isoformat(),
-        "since": 0,
-    }
-    data = orjson.dumps({**body, "signature": checkpoint_signature(store.key, body)})
-    await store.objects.put_bytes(checkpoint_key(tenant.slug, 9), data, "application/json")
+    await _signed_checkpoint(tenant, store, 9, head["last_hash"], since=0)
 
     report, reads = await _verify(tenant, store, thorough=True)
 
