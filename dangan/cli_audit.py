@@ -44,10 +44,19 @@ def _one_or_all(tenant: str | None, all_tenants: bool) -> None:
 def verify(
     tenant: Annotated[str, typer.Option(help="The tenant's slug")],
     batch_size: Annotated[int, typer.Option(min=1, help="Events read per query")] = 5000,
+    thorough: Annotated[
+        bool,
+        typer.Option(
+            "--thorough",
+            help="Read every checkpoint in S3, not only the few that vouch for the others",
+        ),
+    ] = False,
 ) -> None:
     """Recompute every kept event's hash in order, from where the chain starts (after
     its pruned events), and check the chain holds each checkpoint kept in S3 from there
-    on; print OK with the count, or the first broken link (exit status 1)."""
+    on — reading the few that vouch for the others, or every one (--thorough, or when
+    something is found); print OK with the count, or the first broken link (exit
+    status 1)."""
     from dangan.cli import _run_with_db, _tenant
 
     async def work(settings: Settings, endpoints: Endpoints) -> ChainReport:
@@ -60,7 +69,9 @@ def verify(
             def advance(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            return await verify_tenant(ref, store, batch_size=batch_size, on_progress=advance)
+            return await verify_tenant(
+                ref, store, thorough=thorough, batch_size=batch_size, on_progress=advance
+            )
 
     report = _run_with_db(work)
     if report.broken is not None:
@@ -75,7 +86,10 @@ def verify(
         if report.starts_at
         else "from event 1"
     )
-    console.print(f"OK: {report.events} event(s) {start}, chain intact up to the head")
+    console.print(
+        f"OK: {report.events} event(s) {start}, chain intact up to the head;"
+        f" {report.checkpoints_checked} checkpoint(s) read from S3" + (" (all)" if thorough else "")
+    )
 
 
 @audit_app.command("checkpoint")

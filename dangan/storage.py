@@ -14,7 +14,7 @@ import asyncio
 import base64
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -74,6 +74,7 @@ class ObjectVersion:
     key: str
     version_id: str | None
     deleted: bool  # a delete marker: the object "removed", its versions still there
+    modified: datetime | None = field(default=None, compare=False)  # set by S3 on writing
 
 
 class ObjectStore:
@@ -182,7 +183,9 @@ class ObjectStore:
                 key = str(item.object_name)
                 if before is not None and key >= before:
                     break
-                versions.append(ObjectVersion(key, item.version_id, item.is_delete_marker))
+                versions.append(
+                    ObjectVersion(key, item.version_id, item.is_delete_marker, item.last_modified)
+                )
             return versions
 
         return await asyncio.to_thread(listing)

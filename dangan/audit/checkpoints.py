@@ -11,6 +11,9 @@ locked (mode and days from the settings), so it can be neither deleted nor short
 and a write to its key only adds a version — which ``list_checkpoints`` reports. The
 object is signed (HMAC under the audit key), so an edited one is told from a genuine one.
 
+Each checkpoint also vouches for the ones before it, checked when it is written
+(``since``, :mod:`dangan.audit.custody`), so verify reads few of them.
+
 The cron and ``dangan audit checkpoint`` record ``audit.checkpoint`` in the chain first
 and checkpoint the head that holds it. Once retention has pruned the events a
 checkpoint covers (:mod:`dangan.audit.retention`), it is removed when its lock runs
@@ -20,50 +23,37 @@ out; the anchor's own checkpoint is kept, and locked again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import orjson
 from minio import Minio
 from minio.error import S3Error
 
 from dangan.audit.actions import ActionLog
+from dangan.audit.checkpoint_objects import (
+    CONTENT_TYPE,
+    by_key,
+    numbered_keys,
+    read_checkpoints,
+    tenant_prefix,
+)
+from dangan.audit.checkpoint_objects import Checkpoint as Checkpoint
+from dangan.audit.checkpoint_objects import CheckpointStore as CheckpointStore
+from dangan.audit.checkpoint_objects import checkpoint_key as checkpoint_key
+from dangan.audit.checkpoint_objects import checkpoint_signature as checkpoint_signature
+from dangan.audit.custody import vouched_since
 from dangan.audit.redaction import audit_key
 from dangan.settings import Settings
-from dangan.storage import ObjectStore, ObjectVersion, ensure_locked_bucket
+from dangan.storage import ObjectStore, ensure_locked_bucket
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 
-PREFIX = "audit-checkpoints"
 ACTION = "audit.checkpoint"
 ANCHOR_LOCK_DAYS = 7
 _HEAD_EVENT = (
     "SELECT h.last_seq, e.actions, e.outcome FROM audit_head h"
     " LEFT JOIN audit_event e ON e.seq = h.last_seq"
 )
-CONTENT_TYPE = "application/json"
-_SEQ_DIGITS = 12
-_READS_AT_ONCE = 16
-
-
-@dataclass(frozen=True)
-class CheckpointStore:
-    """Where checkpoints go, and how they are signed and locked."""
-
-    objects: ObjectStore  # the audit bucket
-    key: bytes  # the audit key (signatures)
-    lock_mode: str | None  # GOVERNANCE | COMPLIANCE; None: the bucket has no object lock
-    retention_days: int
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    seq: int
-    hash: str
-    tampered: str | None = None  # why the object in S3 is not to be trusted
-    at: datetime | None = field(default=None, compare=False)  # when it was written
 
 
 async def open_checkpoint_store(client: Minio, settings: Settings) -> CheckpointStore:
@@ -77,16 +67,6 @@ async def open_checkpoint_store(client: Minio, settings: Settings) -> Checkpoint
     )
 
 
-def checkpoint_key(slug: str, seq: int) -> str:
-    return f"{PREFIX}/{slug}/{seq:0{_SEQ_DIGITS}d}.json"
-
-
-def checkpoint_signature(key: bytes, body: dict[str, Any]) -> str:
-    """HMAC-SHA256 of a checkpoint's fields (all but the signature) under the audit key."""
-    data = b"dangan-audit-checkpoint:" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return hmac.new(key, data, hashlib.sha256).hexdigest()
-
-
 async def _head() -> tuple[int, str]:
     row = await raw_connection().fetchrow("SELECT last_seq, last_hash FROM audit_head")
     return int(row["last_seq"]), str(row["last_hash"])
@@ -96,12 +76,15 @@ async def write_checkpoint(
     tenant: TenantRef, store: CheckpointStore, *, now: datetime | None = None
 ) -> Checkpoint | None:
     """Write a checkpoint of ``tenant``'s audit head; None when there is nothing new (an
-    empty chain, or the head's checkpoint is already there: reruns write nothing).
+    empty chain, or the head's checkpoint is already there: reruns write nothing). It
+    says (``since``) which older checkpoints the chain still held when it was written:
+    see :func:`dangan.audit.custody.vouched_since`.
     ``now``: the clock (tests of retention write checkpoints of long ago)."""
     seq, hash_ = await run_in_tenant(tenant, _head)
     key = checkpoint_key(tenant.slug, seq)
     if seq == 0 or await store.objects.stat(key) is not None:
         return None
+    since = await vouched_since(tenant, store, seq, hash_)
     now = now or datetime.now(UTC)
     body = {
         "tenant": tenant.slug,
@@ -109,6 +92,7 @@ async def write_checkpoint(
         "seq": seq,
         "hash": hash_,
         "at": now.isoformat(),
+        "since": since,
     }
     data = orjson.dumps({**body, "signature": checkpoint_signature(store.key, body)})
     if store.lock_mode is None:
@@ -116,7 +100,7 @@ async def write_checkpoint(
     else:
         until = now.replace(microsecond=0) + timedelta(days=store.retention_days)
         await store.objects.put_locked(key, data, CONTENT_TYPE, mode=store.lock_mode, until=until)
-    return Checkpoint(seq, hash_, at=now)
+    return Checkpoint(seq, hash_, at=now, since=since)
 
 
 async def list_checkpoints(
@@ -127,69 +111,8 @@ async def list_checkpoints(
     or a delete marker make it ``tampered``. Checkpoints signed for another tenant id (a
     former tenant of the same slug) are not this chain's and are left out. Older ones
     are listed (a thousand versions a request) but not read (a request each)."""
-    by_key: dict[str, list[ObjectVersion]] = {}
-    for version in await store.objects.versions(f"{PREFIX}/{tenant.slug}/"):
-        by_key.setdefault(version.key, []).append(version)
-    numbered = [
-        (seq, key) for key in by_key if (seq := _seq_of(key)) is not None and seq >= from_seq
-    ]
-    found: list[Checkpoint | None] = []
-    for start in range(0, len(numbered), _READS_AT_ONCE):
-        batch = numbered[start : start + _READS_AT_ONCE]
-        found += await asyncio.gather(
-            *(_read(tenant, store, seq, by_key[key]) for seq, key in batch)
-        )
-    return sorted((c for c in found if c is not None), key=lambda c: c.seq)
-
-
-def _seq_of(key: str) -> int | None:
-    name = key.rsplit("/", 1)[-1].removesuffix(".json")
-    return int(name) if len(name) == _SEQ_DIGITS and name.isdigit() else None
-
-
-async def _read(
-    tenant: TenantRef, store: CheckpointStore, seq: int, versions: list[ObjectVersion]
-) -> Checkpoint | None:
-    key = versions[0].key
-    stored = [v for v in versions if not v.deleted]
-    bodies = [_checked(store.key, await store.objects.get_bytes(key, v.version_id)) for v in stored]
-    genuine = [body for body in bodies if body is not None]
-    ours = [body for body in genuine if body["tenant_id"] == tenant.id]
-    if genuine and not ours and len(genuine) == len(bodies):
-        return None
-    hashes = {body["hash"] for body in ours}
-    hash_ = min(hashes, default="")  # the one hash when the checkpoint is sound
-    at = max((_written_at(body) for body in ours), default=None)
-    if len(genuine) < len(bodies):
-        return Checkpoint(seq, hash_, "edited in S3 (bad signature)", at)
-    if any(body["seq"] != seq for body in ours):
-        return Checkpoint(seq, hash_, "holds another event's number (moved in S3)", at)
-    if len(hashes) > 1:
-        return Checkpoint(seq, hash_, "overwritten in S3 with another hash", at)
-    if len(stored) < len(versions):
-        return Checkpoint(seq, hash_, "deleted in S3 (its locked versions remain)", at)
-    return Checkpoint(seq, hash_, None, at)
-
-
-def _written_at(body: dict[str, Any]) -> datetime:
-    try:
-        return datetime.fromisoformat(str(body["at"]))
-    except ValueError:
-        return datetime.max.replace(tzinfo=UTC)  # unreadable: taken for the newest
-
-
-def _checked(key: bytes, data: bytes) -> dict[str, Any] | None:
-    """The checkpoint's body if its signature is right, else None."""
-    try:
-        document = orjson.loads(data)
-        body = {name: document[name] for name in ("tenant", "tenant_id", "seq", "hash", "at")}
-        signature = document["signature"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return None
-    expected = checkpoint_signature(key, body)
-    if not isinstance(signature, str) or not hmac.compare_digest(signature, expected):
-        return None
-    return body
+    grouped = by_key(await store.objects.versions(tenant_prefix(tenant.slug)))
+    return await read_checkpoints(tenant, store, grouped, numbered_keys(grouped, from_seq))
 
 
 async def checkpoint_and_record(
@@ -241,7 +164,7 @@ async def remove_checkpoints_before(
     if seq <= 1:
         return Removal(0, 0)
     old = await store.objects.versions(
-        f"{PREFIX}/{tenant.slug}/", before=checkpoint_key(tenant.slug, seq)
+        tenant_prefix(tenant.slug), before=checkpoint_key(tenant.slug, seq)
     )
     if dry_run:
         return Removal(len(old), 0)

@@ -27,6 +27,7 @@ from datetime import datetime
 
 from dangan.audit.actions import ActionLog
 from dangan.audit.anchor import Anchor, move_anchor, read_anchor
+from dangan.audit.chain_walk import STRETCH, BrokenLink, ChainWalk
 from dangan.audit.checkpoints import (
     Checkpoint,
     CheckpointStore,
@@ -34,7 +35,6 @@ from dangan.audit.checkpoints import (
     list_checkpoints,
     remove_checkpoints_before,
 )
-from dangan.audit.verify import BrokenLink, ChainWalk
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 
 ACTION = "audit.prune"
@@ -42,12 +42,6 @@ BROKEN_CODE = "CHAIN_BROKEN"
 BATCH_EVENTS = 50_000
 _READ = 5000
 Progress = Callable[[int, int], Awaitable[None]]
-
-_SEGMENT = (
-    "SELECT seq, prev_hash, hash, at,"
-    " audit_event_hash(e, encode(sha256(e.customers), 'hex')) AS recomputed FROM audit_event e"
-    " WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
-)
 
 
 @dataclass(frozen=True)
@@ -97,7 +91,7 @@ async def _check_stretch(anchor: Anchor, end: Checkpoint, cutoff: datetime) -> i
     walk = ChainWalk({end.seq: end.hash}, anchor)
     after = anchor.seq
     while after < end.seq:
-        rows = await raw_connection().fetch(_SEGMENT, after, end.seq, _READ)
+        rows = await raw_connection().fetch(STRETCH, after, end.seq, _READ)
         if not rows:
             break
         for row in rows:

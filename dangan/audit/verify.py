@@ -21,17 +21,22 @@ What each finding means:
 
 Without checkpoints, deleting the newest events and rewinding the head to match cannot
 be seen from inside the database. After pruning (:mod:`dangan.audit.retention`) the
-chain starts after its anchor, and only checkpoints from the anchor on are read.
+chain starts after its anchor, and only checkpoints from the anchor on are read: by
+default the few that vouch for the others (:mod:`dangan.audit.custody`), all of them
+when something is found (so the finding is named as ``thorough`` names it) or when
+asked (``thorough``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from dangan.audit.anchor import NOTHING_PRUNED, Anchor, read_anchor
+from dangan.audit.anchor import Anchor, read_anchor
+from dangan.audit.chain_walk import BrokenLink, ChainWalk
 from dangan.audit.checkpoints import Checkpoint, CheckpointStore, list_checkpoints
+from dangan.audit.custody import select_checkpoints
 from dangan.settings import MIN_AUDIT_RETENTION_DAYS
 from dangan.tenants.scope import (
     TenantRef,
@@ -58,108 +63,16 @@ _BEYOND_HEAD = (
 
 
 @dataclass(frozen=True)
-class BrokenLink:
-    seq: int
-    problem: str  # missing | edited | unlinked | inserted | head | checkpoint | s3 | anchor
-    message: str
-
-
-@dataclass(frozen=True)
 class ChainReport:
     events: int  # events found sound, in order, before the first broken one
     head_seq: int
     broken: BrokenLink | None
     starts_at: int = 0  # the anchor: events up to this one were pruned (0: none)
+    checkpoints_checked: int = 0  # checkpoints read from S3 and checked (verify_tenant)
 
     @property
     def ok(self) -> bool:
         return self.broken is None
-
-
-class ChainWalk:
-    """The chain read so far: the next number expected and the hash it must carry, and
-    the last event a checkpoint vouches for. It starts after the anchor."""
-
-    def __init__(self, checkpoints: dict[int, str], start: Anchor = NOTHING_PRUNED) -> None:
-        self.start = start.seq
-        self.expected = start.seq + 1
-        self.prev_hash = start.hash
-        self.checkpoints = {seq: hash_ for seq, hash_ in checkpoints.items() if seq > start.seq}
-        self.anchored = start.seq
-
-    def check(self, seq: int, prev_hash: str, hash_: str, recomputed: str) -> BrokenLink | None:
-        if seq < self.expected:
-            return BrokenLink(seq, "inserted", f"event {seq} is numbered out of order")
-        if seq > self.expected:
-            gap = f"{self.expected}" if seq == self.expected + 1 else f"{self.expected}–{seq - 1}"
-            how = (
-                " from the start of the chain, without moving the anchor to a checkpoint"
-                if self.expected == self.start + 1
-                else ""
-            )
-            return BrokenLink(
-                self.expected, "missing", f"event(s) {gap} are missing (deleted{how})"
-            )
-        if recomputed != hash_:
-            return BrokenLink(seq, "edited", f"event {seq} no longer matches its hash (edited)")
-        if prev_hash != self.prev_hash:
-            before = f"event {seq - 1}" + (" (the anchor)" if seq - 1 == self.start > 0 else "")
-            return BrokenLink(
-                seq,
-                "unlinked",
-                f"event {seq} does not carry the hash of {before} (an event before it"
-                " was replaced, inserted or moved)",
-            )
-        kept = self.checkpoints.get(seq)
-        if kept is not None:
-            if kept != hash_:
-                return BrokenLink(
-                    seq,
-                    "checkpoint",
-                    f"checkpoint {seq}: hash differs (the chain was rewritten at or before"
-                    f" event {seq})",
-                )
-            self.anchored = seq
-        self.expected += 1
-        self.prev_hash = hash_
-        return None
-
-    def check_head(self, last_seq: int, last_hash: str) -> BrokenLink | None:
-        last = self.expected - 1
-        if last < last_seq:
-            return BrokenLink(
-                last + 1,
-                "missing",
-                f"the head counts {last_seq} events but the chain ends at event {last}"
-                " (the newest events were deleted)",
-            )
-        if last > last_seq:
-            return BrokenLink(
-                last_seq + 1, "inserted", f"events after the head's last ({last_seq}) were added"
-            )
-        if last_hash != self.prev_hash:
-            return BrokenLink(last, "head", f"the head's hash is not that of event {last}")
-        beyond = [seq for seq in self.checkpoints if seq > last]
-        if beyond:
-            return BrokenLink(
-                min(beyond),
-                "checkpoint",
-                f"checkpoint {min(beyond)}: chain ends at {last} (the newest events were"
-                " deleted and the head rewound)",
-            )
-        return None
-
-    def sound(self, broken: BrokenLink | None) -> int:
-        """How many events after the anchor are sound before ``broken``: those a
-        checkpoint vouches for, when the chain fails a checkpoint."""
-        last = self.expected - 1
-        if broken is None or broken.problem == "head":
-            through = last
-        elif broken.problem == "checkpoint":
-            through = min(last, self.anchored)
-        else:
-            through = min(last, broken.seq - 1)
-        return max(0, through - self.start)
 
 
 def check_anchor(
@@ -246,16 +159,30 @@ async def verify_tenant(
     tenant: TenantRef,
     store: CheckpointStore,
     *,
+    thorough: bool = False,
     batch_size: int = 5000,
     on_progress: ProgressCallback | None = None,
 ) -> ChainReport:
     """:func:`verify_chain` against the tenant's checkpoints from its anchor on (the
-    older ones vouch for events no longer kept, and are not read)."""
+    older ones vouch for events no longer kept, and are not read). By default only the
+    few that vouch for the others are read (:func:`select_checkpoints`); if one of
+    them is tampered with, or the chain does not verify against them, every checkpoint
+    is read and the chain verified again, so the first broken link is named exactly as
+    ``thorough`` (every checkpoint read from the start) names it."""
     anchor = await run_in_tenant(tenant, read_anchor)
+    if not thorough:
+        few = await select_checkpoints(tenant, store, anchor.seq)
+        if all(c.tampered is None for c in few):
+            report = await verify_chain(
+                tenant, checkpoints=few, batch_size=batch_size, on_progress=on_progress
+            )
+            if report.ok:
+                return replace(report, checkpoints_checked=len(few))
     checkpoints = await list_checkpoints(tenant, store, from_seq=anchor.seq)
-    return await verify_chain(
+    report = await verify_chain(
         tenant, checkpoints=checkpoints, batch_size=batch_size, on_progress=on_progress
     )
+    return replace(report, checkpoints_checked=len(checkpoints))
 
 
 async def _walk_chain(

@@ -272,6 +272,10 @@ async def test_audit_prune_from_the_command_line(cli: Cli) -> None:
         verified = cli.run("audit", "verify", "--tenant", slug)
         assert verified.returncode == 0, verified.stdout
         assert "OK: 7 event(s) from event 9 (events 1–8 pruned" in verified.stdout
+        assert "2 checkpoint(s) read from S3" in verified.stdout  # the anchor's and 12
+        thorough = cli.run("audit", "verify", "--tenant", slug, "--thorough")
+        assert thorough.returncode == 0, thorough.stdout
+        assert "2 checkpoint(s) read from S3 (all)" in thorough.stdout
     finally:
         await drop_tenant(slug)
 
