@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dangan.audit.checkpoints import list_checkpoints, open_checkpoint_store
+from dangan.audit.checkpoints import open_checkpoint_store
 from dangan.cli_records import command_log
 from dangan.devstack import Endpoints
 from dangan.services.compliance import ComplianceReport, build_report, check_period, render_report
@@ -54,10 +54,9 @@ def report(
         ref = await _tenant(tenant)
         period = check_period(first, last)
         store = await open_checkpoint_store(s3_client(endpoints), settings)
-        checkpoints = await list_checkpoints(ref, store)
 
         async def build() -> ComplianceReport:
-            built = await build_report(ref, period, checkpoints, "dangan audit report (command)")
+            built = await build_report(ref, period, store, "dangan audit report (command)")
             details = {"from": period.start.isoformat(), "to": period.end.isoformat()}
             await command_log(settings, "audit report").record(
                 "audit.report", details={**details, "format": kind}

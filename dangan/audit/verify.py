@@ -29,7 +29,7 @@ asked (``thorough``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -41,6 +41,7 @@ from dangan.settings import MIN_AUDIT_RETENTION_DAYS
 from dangan.tenants.scope import (
     TenantRef,
     TenantSession,
+    current_tenant,
     raw_connection,
     run_in_tenant,
     tenant_transaction,
@@ -69,6 +70,7 @@ class ChainReport:
     broken: BrokenLink | None
     starts_at: int = 0  # the anchor: events up to this one were pruned (0: none)
     checkpoints_checked: int = 0  # checkpoints read from S3 and checked (verify_tenant)
+    newest_checkpoint: int | None = None  # the seq of the newest of them
 
     @property
     def ok(self) -> bool:
@@ -164,25 +166,55 @@ async def verify_tenant(
     on_progress: ProgressCallback | None = None,
 ) -> ChainReport:
     """:func:`verify_chain` against the tenant's checkpoints from its anchor on (the
-    older ones vouch for events no longer kept, and are not read). By default only the
-    few that vouch for the others are read (:func:`select_checkpoints`); if one of
-    them is tampered with, or the chain does not verify against them, every checkpoint
-    is read and the chain verified again, so the first broken link is named exactly as
-    ``thorough`` (every checkpoint read from the start) names it."""
+    older ones vouch for events no longer kept, and are not read), chosen as
+    :func:`against_checkpoints` says."""
     anchor = await run_in_tenant(tenant, read_anchor)
+
+    async def walk(checkpoints: Sequence[Checkpoint]) -> ChainReport:
+        return await verify_chain(
+            tenant, checkpoints=checkpoints, batch_size=batch_size, on_progress=on_progress
+        )
+
+    return await against_checkpoints(tenant, store, anchor.seq, walk, thorough=thorough)
+
+
+async def verify_open_tenant(store: CheckpointStore) -> ChainReport:
+    """:func:`verify_open_chain` (inside the tenant's transaction, as a request is)
+    against the checkpoints :func:`against_checkpoints` chooses."""
+    anchor = await read_anchor()
+
+    async def walk(checkpoints: Sequence[Checkpoint]) -> ChainReport:
+        return await verify_open_chain(checkpoints=checkpoints)
+
+    return await against_checkpoints(current_tenant(), store, anchor.seq, walk)
+
+
+async def against_checkpoints(
+    tenant: TenantRef,
+    store: CheckpointStore,
+    anchor_seq: int,
+    walk: Callable[[Sequence[Checkpoint]], Awaitable[ChainReport]],
+    *,
+    thorough: bool = False,
+) -> ChainReport:
+    """The chain walked (``walk``) against its checkpoints from ``anchor_seq`` on. By
+    default only the few that vouch for the others are read (:func:`select_checkpoints`);
+    if one of them is tampered with, or the chain does not verify against them, every
+    checkpoint is read and the chain walked again, so the first broken link is named
+    exactly as ``thorough`` (every checkpoint read from the start) names it."""
     if not thorough:
-        few = await select_checkpoints(tenant, store, anchor.seq)
+        few = await select_checkpoints(tenant, store, anchor_seq)
         if all(c.tampered is None for c in few):
-            report = await verify_chain(
-                tenant, checkpoints=few, batch_size=batch_size, on_progress=on_progress
-            )
+            report = await walk(few)
             if report.ok:
-                return replace(report, checkpoints_checked=len(few))
-    checkpoints = await list_checkpoints(tenant, store, from_seq=anchor.seq)
-    report = await verify_chain(
-        tenant, checkpoints=checkpoints, batch_size=batch_size, on_progress=on_progress
-    )
-    return replace(report, checkpoints_checked=len(checkpoints))
+                return _checked(report, few)
+    checkpoints = await list_checkpoints(tenant, store, from_seq=anchor_seq)
+    return _checked(await walk(checkpoints), checkpoints)
+
+
+def _checked(report: ChainReport, checkpoints: Sequence[Checkpoint]) -> ChainReport:
+    newest = max((c.seq for c in checkpoints), default=None)
+    return replace(report, checkpoints_checked=len(checkpoints), newest_checkpoint=newest)
 
 
 async def _walk_chain(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dangan.audit.checkpoints import Checkpoint
-from dangan.audit.verify import verify_open_chain
+from dangan.audit.checkpoints import CheckpointStore
+from dangan.audit.verify import verify_open_tenant
 from dangan.services.compliance.tables import Column, Table
 
 
@@ -20,7 +19,7 @@ class ChainSection:
     broken_seq: int | None  # the first broken event
     problem: str | None  # missing | edited | unlinked | inserted | head | checkpoint | s3
     message: str | None
-    checkpoints: int  # checkpoints of the head kept in S3
+    checkpoints: int  # checkpoints read from S3 and checked (as by dangan audit verify)
     last_checkpoint_seq: int | None
     verified_at: datetime
 
@@ -34,17 +33,17 @@ class ChainSection:
             ["first broken event 首个损坏事件", self.broken_seq],
             ["problem 问题", self.problem],
             ["details 说明", self.message],
-            ["checkpoints in S3 S3 检查点", self.checkpoints],
+            ["checkpoints checked 已核对检查点", self.checkpoints],
             ["last checkpoint 最新检查点", self.last_checkpoint_seq],
             ["verified at 核验时间", self.verified_at],
         ]
         return [Table("audit_chain", "Audit chain verification", "审计链核验", columns, rows)]
 
 
-async def chain_section(checkpoints: Sequence[Checkpoint]) -> ChainSection:
-    """Verify the tenant's whole chain now (inside the open tenant transaction), holding
-    it against ``checkpoints`` (:func:`dangan.audit.checkpoints.list_checkpoints`)."""
-    report = await verify_open_chain(checkpoints=checkpoints)
+async def chain_section(checkpoints: CheckpointStore) -> ChainSection:
+    """Verify the tenant's chain now (inside the open tenant transaction), from its
+    anchor, against its checkpoints in S3, as ``dangan audit verify`` does."""
+    report = await verify_open_tenant(checkpoints)
     broken = report.broken
     return ChainSection(
         ok=report.ok,
@@ -53,7 +52,7 @@ async def chain_section(checkpoints: Sequence[Checkpoint]) -> ChainSection:
         broken_seq=broken.seq if broken else None,
         problem=broken.problem if broken else None,
         message=broken.message if broken else None,
-        checkpoints=len(checkpoints),
-        last_checkpoint_seq=max((c.seq for c in checkpoints), default=None),
+        checkpoints=report.checkpoints_checked,
+        last_checkpoint_seq=report.newest_checkpoint,
         verified_at=datetime.now(UTC),
     )

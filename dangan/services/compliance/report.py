@@ -16,12 +16,11 @@ data, a share's purpose, a reveal's reason or an export's conditions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from dangan.audit.checkpoints import Checkpoint, CheckpointStore, list_checkpoints
+from dangan.audit.checkpoints import CheckpointStore
 from dangan.authz.reports import check_compliance_reader
 from dangan.services.callers import Caller
 from dangan.services.compliance.activity import ActivitySection, activity_section
@@ -90,7 +89,7 @@ class ComplianceReport:
 
 
 async def build_report(
-    tenant: TenantRef, period: Period, checkpoints: Sequence[Checkpoint], generated_by: str
+    tenant: TenantRef, period: Period, checkpoints: CheckpointStore, generated_by: str
 ) -> ComplianceReport:
     """Every section for ``period``, inside ``tenant``'s open transaction (no authorization
     here: :func:`compliance_report` checks the caller; commands run as the operator)."""
@@ -132,5 +131,4 @@ async def compliance_report(
     await check_compliance_reader(caller)
     period = check_period(start, end)
     tenant = current_tenant()
-    kept = await list_checkpoints(tenant, checkpoints)
-    return await build_report(tenant, period, kept, describe_caller(caller))
+    return await build_report(tenant, period, checkpoints, describe_caller(caller))
