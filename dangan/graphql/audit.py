@@ -229,17 +229,11 @@ def _connection(info: Info, page: audit_log.EventPage) -> AuditEventConnection:
             AuditEventEdge(cursor=page.cursor(record), node=node)
             for record, node in zip(page.records, nodes, strict=True)
         ]
-    records = page.records
     return AuditEventConnection(
         edges=edges,
         nodes=nodes,
         total_count=page.total,
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=page.cursor(records[0]) if records else None,
-            end_cursor=page.cursor(records[-1]) if records else None,
-        ),
+        page_info=PageInfo.of(page, page.records),
     )
 
 

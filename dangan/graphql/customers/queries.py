@@ -89,15 +89,9 @@ async def customers_connection(
             CustomerEdge(cursor=page.cursor(row) if with_cursor else "", node=node)
             for row, node in zip(page.rows, nodes, strict=True)
         ]
-    rows = page.rows
     return CustomerConnection(
         edges=edges,
         nodes=nodes,
         total_count=page.total,
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=page.cursor(rows[0]) if rows else None,
-            end_cursor=page.cursor(rows[-1]) if rows else None,
-        ),
+        page_info=PageInfo.of(page, page.rows),
     )

@@ -278,6 +278,17 @@ class PageInfo:
     start_cursor: str | None
     end_cursor: str | None
 
+    @classmethod
+    def of(cls, page: Any, items: Sequence[Any]) -> PageInfo:
+        """From a service's page (``has_next``, ``has_previous``, ``cursor(item)``) and
+        the items it holds, in order."""
+        return cls(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=page.cursor(items[0]) if items else None,
+            end_cursor=page.cursor(items[-1]) if items else None,
+        )
+
 
 @strawberry.type
 class CustomerEdge:
