@@ -24,7 +24,7 @@ from dangan.workers import progress
 from dangan.workers.rating import nightly_ratings
 from tests.support.rating import HISTORIES, history_rows, insert_history
 from tests.support.tenants import drop_tenant
-from tests.workers.test_jobs import queue, run_burst, worker_for  # noqa: F401 (fixture)
+from tests.workers.test_jobs import jobs_worker, queue, run_burst  # noqa: F401 (fixture)
 
 SLUG = "rating_job"
 Scratch = tuple[TenantRef, dict[str, uuid.UUID], Caller]
@@ -80,7 +80,7 @@ async def test_job_rates_the_tenant_reports_progress_and_runs_twice_alike(
     first = await _enqueue(queue, settings, f"test-{uuid.uuid4().hex[:8]}")
     again = await _enqueue(queue, settings, first.rsplit(":", 1)[1])
     assert again == first
-    worker = await run_burst(worker_for(settings, endpoints))
+    worker = await run_burst(jobs_worker(settings, endpoints))
     assert (worker.jobs_complete, worker.jobs_failed) == (1, 0), "a double enqueue ran twice"
     report = await progress.read(
         redis, settings.redis_namespace, arq_job_id(settings.redis_namespace, first)
@@ -100,7 +100,7 @@ async def test_job_rates_the_tenant_reports_progress_and_runs_twice_alike(
         assert scores[ids[history.key]] == (history.score, history.grade), history.key
 
     second = await _enqueue(queue, settings, f"test-{uuid.uuid4().hex[:8]}")
-    worker = await run_burst(worker_for(settings, endpoints))
+    worker = await run_burst(jobs_worker(settings, endpoints))
     assert (worker.jobs_complete, worker.jobs_failed) == (1, 0)
     assert await _scores(ref) == scores
     for key in ("mid", "top", "new"):
@@ -117,7 +117,7 @@ async def test_criteria_job_waits_for_its_version(
 ) -> None:
     """A version not committed yet (here: never) is retried, then given up on."""
     await _enqueue(queue, settings, "criteria-future", trigger="criteria", criteria_version=2**62)
-    worker = await run_burst(worker_for(settings, endpoints))
+    worker = await run_burst(jobs_worker(settings, endpoints))
     assert worker.jobs_complete == 0
     assert worker.jobs_retried >= 1 and worker.jobs_failed == 1
 
