@@ -21,6 +21,7 @@ from dangan.alarms.detect import Event, new_address_triggers, window_triggers
 from dangan.alarms.opening import Opened, group, record_findings
 from dangan.alarms.rules import load_rules
 from dangan.alarms.suspension import Actor, desired_suspensions, sync_suspensions
+from dangan.audit.actions import ActionLog
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 
 BATCH_SIZE = 500
@@ -50,7 +51,7 @@ class Evaluation:
 
 
 async def _evaluate_batch(
-    tenant: TenantRef, redis: Redis, namespace: str, batch_size: int
+    tenant: TenantRef, redis: Redis, namespace: str, batch_size: int, log: ActionLog | None
 ) -> Batch:
     session = raw_connection()
     cursor: int = await session.fetchval("SELECT last_seq FROM alarm_cursor FOR UPDATE")
@@ -64,20 +65,32 @@ async def _evaluate_batch(
         triggers = await window_triggers(events, rules, hours, redis, namespace, tenant.id)
         triggers += await new_address_triggers(events, rules.get("new_address"))
         opened = await record_findings(group(triggers), rules)
+        if log is not None:
+            # In the trail too, with the alert: its rows are the tenant's to edit.
+            for alert in opened:
+                details = {"alert": alert.id, "rule": alert.rule, "suspended": alert.suspended}
+                await log.record("alert.open", details=details)
         cursor = events[-1].seq
         await session.execute("UPDATE alarm_cursor SET last_seq = $1, evaluated_at = now()", cursor)
     return Batch(len(events), cursor, opened, await desired_suspensions())
 
 
 async def evaluate_tenant(
-    tenant: TenantRef, redis: Redis, namespace: str, *, batch_size: int = BATCH_SIZE
+    tenant: TenantRef,
+    redis: Redis,
+    namespace: str,
+    *,
+    log: ActionLog | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> Evaluation:
     """Evaluate every event after the cursor, batch by batch; then bring the platform's
-    suspensions in line with the tenant's alerts."""
+    suspensions in line with the tenant's alerts. With ``log``, each alert opened is
+    recorded in the audit trail (``alert.open``, as ``system``: it sets off no rule) in
+    the transaction that opens it."""
     result = Evaluation(tenant.slug)
     while True:
         batch = await run_in_tenant(
-            tenant, partial(_evaluate_batch, tenant, redis, namespace, batch_size)
+            tenant, partial(_evaluate_batch, tenant, redis, namespace, batch_size, log)
         )
         result.events += batch.events
         result.last_seq = batch.last_seq

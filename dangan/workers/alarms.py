@@ -18,6 +18,7 @@ from arq.worker import Retry
 from dangan.alarms.evaluate import evaluate_tenant
 from dangan.alarms.signal import EVALUATE, evaluation_job_id
 from dangan.alarms.webhook import outcome_of, post, prepare_delivery, record_attempt
+from dangan.audit.actions import ActionLog
 from dangan.tenants.ddl.alarms import MIGRATIONS
 from dangan.tenants.registry import find_tenant, list_tenants
 from dangan.tenants.scope import TenantRef, run_in_tenant
@@ -46,7 +47,8 @@ async def evaluate_alarms(ctx: dict[str, Any], slug: str) -> dict[str, Any]:
     if tenant is None:
         return {"tenant": slug, "skipped": True}
     settings = ctx["settings"]
-    result = await evaluate_tenant(tenant, ctx["redis"], settings.redis_namespace)
+    log = ActionLog(settings.secret_key, "job")
+    result = await evaluate_tenant(tenant, ctx["redis"], settings.redis_namespace, log=log)
     for opened in result.opened:
         await ctx["redis"].enqueue_job(
             DELIVER,

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from dangan.alarms.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from dangan.tenants.scope import raw_connection, run_in_tenant
 from tests.alarms.conftest import (
     SET_SETTINGS,
     AlarmTenant,
@@ -23,6 +24,19 @@ PAGE = """query($after: String) { customers(first: 100, after: $after) {
   nodes { id name } pageInfo { hasNextPage endCursor } } }"""
 MISSING = "query($id: ID!) { customer(id: $id) { id } }"
 SETTINGS = "{ alarmSettings { webhookUrl webhookSecretSet defaultWebhook } }"
+
+
+async def alarm_events(tenant: AlarmTenant) -> list[dict[str, Any]]:
+    """The tenant's ``alert.open`` events, their variables decoded."""
+
+    async def read() -> list[Any]:
+        return await raw_connection().fetch(
+            "SELECT actor_kind, operation_type, variables FROM audit_event"
+            " WHERE 'alert.open' = ANY(actions) ORDER BY seq"
+        )
+
+    rows = await run_in_tenant(tenant.ref, read)
+    return [{**dict(row), "variables": orjson.loads(row["variables"])} for row in rows]
 
 
 async def read_pages(api: Api, tenant: AlarmTenant, token: str, pages: int) -> list[str]:
@@ -94,6 +108,12 @@ async def test_reading_500_customers_raises_one_alert_and_a_signed_webhook(
     # The pages after the 300th customer set it off: the 4th and the 5th.
     assert alert["occurrences"] == 2 and len(evidence["events"]) == 2
     assert alert["firstSeq"] == evidence["events"][0] and alert["lastSeq"] == evidence["events"][1]
+    # Opening it is in the audit trail too, as the system's (no rule counts it).
+    [opened] = [
+        event for event in await alarm_events(tenant) if event["variables"]["alert"] == alert["id"]
+    ]
+    assert (opened["actor_kind"], opened["operation_type"]) == ("system", "job")
+    assert opened["variables"] == {"alert": alert["id"], "rule": "bulk_read", "suspended": False}
 
     [delivered] = receiver.received
     assert signed(webhook, delivered)
