@@ -78,6 +78,13 @@ class TenantSession:
                 table, records=records, columns=list(columns)
             )
 
+    async def copy_table_out(self, table: str, output: Callable[[bytes], Awaitable[None]]) -> str:
+        """``COPY table TO STDOUT`` (text format) of the tenant's schema, each chunk as it
+        arrives handed to ``output``; returns the status (``COPY <rows>``)."""
+        async with self._lock:
+            status: str = await self._connection.copy_from_table(table, output=output)
+            return status
+
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested transaction: everything in the block is undone if it raises.
