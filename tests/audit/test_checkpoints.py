@@ -5,8 +5,6 @@ tampered with in S3."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -20,36 +18,15 @@ from dangan.audit.checkpoints import (
     checkpoint_key,
     checkpoint_signature,
     list_checkpoints,
-    open_checkpoint_store,
     write_checkpoint,
 )
 from dangan.audit.verify import verify_chain
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
-from dangan.storage import s3_client
-from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 from dangan.workers.audit import audit_checkpoints
 from dangan.workers.settings import build_worker
 from tests.audit.test_chain import _event, _tamper
-from tests.support.tenants import drop_tenant
-from tests.support.world import World
-
-# Checkpoints are locked for months: each test gets a tenant (and so a prefix) of its own.
-_SLUGS = (f"audit_ckpt_{n}" for n in itertools.count(1))
-
-
-@pytest.fixture
-async def store(settings: Settings, endpoints: Endpoints) -> CheckpointStore:
-    return await open_checkpoint_store(s3_client(endpoints), settings)
-
-
-@pytest.fixture
-async def tenant(world: World) -> AsyncIterator[TenantRef]:
-    slug = next(_SLUGS)
-    await drop_tenant(slug)
-    yield await create_tenant(slug, "Audit Checkpoints Ltd")
-    await drop_tenant(slug)
 
 
 async def _append(tenant: TenantRef, first: int, last: int) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -29,15 +27,11 @@ from dangan.audit.verify import ChainReport, verify_tenant
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
-from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 from tests.audit.aged import aged_chain
 from tests.audit.test_chain import _tamper
 from tests.audit.test_checkpoints import _append, _checkpointed, _forge
-from tests.support.tenants import drop_tenant
-from tests.support.world import World
 
-_SLUGS = (f"audit_custody_{n}" for n in itertools.count(1))
 _HEAD = "SELECT last_seq, last_hash FROM audit_head"
 _REWRITE_FROM_6 = (
     "UPDATE audit_event SET actor_name = 'someone else' WHERE seq = 6",
@@ -72,15 +66,6 @@ async def store(settings: Settings, endpoints: Endpoints) -> CheckpointStore:
     opened = await open_checkpoint_store(s3_client(endpoints), settings)
     counting = CountingObjects(opened.objects.client, opened.objects.bucket)
     return dataclasses.replace(opened, objects=counting)
-
-
-@pytest.fixture
-async def tenant(world: World) -> AsyncIterator[TenantRef]:
-    """A tenant of its own per test: checkpoints stay locked in S3."""
-    slug = next(_SLUGS)
-    await drop_tenant(slug)
-    yield await create_tenant(slug, "Audit Custody Ltd")
-    await drop_tenant(slug)
 
 
 def _reads(store: CheckpointStore) -> int:

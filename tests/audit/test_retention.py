@@ -6,8 +6,6 @@ found by ``verify``."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,38 +21,17 @@ from dangan.audit.checkpoints import (
     CheckpointStore,
     checkpoint_key,
     list_checkpoints,
-    open_checkpoint_store,
 )
 from dangan.audit.retention import PruneReport, prune_tenant
 from dangan.audit.verify import verify_tenant
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
-from dangan.storage import s3_client
-from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 from dangan.workers.audit import audit_retention
 from dangan.workers.settings import build_worker
 from tests.audit.aged import aged_chain, append_aged, checkpoint_at, days_ago
 from tests.audit.events import events_of
 from tests.audit.test_chain import _tamper
-from tests.support.tenants import drop_tenant
-from tests.support.world import World
-
-_SLUGS = (f"audit_keep_{n}" for n in itertools.count(1))
-
-
-@pytest.fixture
-async def store(settings: Settings, endpoints: Endpoints) -> CheckpointStore:
-    return await open_checkpoint_store(s3_client(endpoints), settings)
-
-
-@pytest.fixture
-async def tenant(world: World) -> AsyncIterator[TenantRef]:
-    """A tenant of its own per test: checkpoints stay locked in S3."""
-    slug = next(_SLUGS)
-    await drop_tenant(slug)
-    yield await create_tenant(slug, "Audit Retention Ltd")
-    await drop_tenant(slug)
 
 
 @pytest.fixture
