@@ -136,6 +136,39 @@ class Settings(BaseSettings):
             raise ValueError("DANGAN_ALARM_WEBHOOK_URL needs DANGAN_ALARM_WEBHOOK_SECRET")
         return self
 
+    # Backups (dangan.backups), in the bucket ``<s3_bucket>-backups`` (made with object
+    # lock). Each tenant's data key is kept wrapped under the master key: 32 bytes,
+    # base64, with an id recorded in every manifest. Unset: a key derived from
+    # DANGAN_SECRET_KEY (fine for a laptop; in production set one and keep it outside
+    # the database and the bucket). Keys of earlier ids stay readable through
+    # DANGAN_BACKUP_RETIRED_MASTER_KEYS, a JSON object {id: base64 key}.
+    backup_master_key: str | None = None
+    backup_master_key_id: str = "k1"
+    backup_retired_master_keys: dict[str, str] = Field(default_factory=dict)
+    # A finished backup's objects are locked (GOVERNANCE or COMPLIANCE) this many days at
+    # least; the keep-policy lengthens the lock of the weekly and monthly ones.
+    backup_object_lock_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
+    backup_lock_days: int = Field(default=7, ge=1)
+    # Keep-policy: the newest backup of each of the last N days, ISO weeks and months.
+    backup_keep_daily: int = Field(default=7, ge=1)
+    backup_keep_weekly: int = Field(default=4, ge=0)
+    backup_keep_monthly: int = Field(default=12, ge=0)
+    # When the nightly backups start (UTC), and how long a schema replaced by a restore
+    # is kept (renamed) before it is dropped.
+    backup_hour: int = Field(default=0, ge=0, le=23)
+    backup_minute: int = Field(default=30, ge=0, le=59)
+    restore_keep_days: int = Field(default=7, ge=0)
+    # An optional second S3 endpoint that receives a copy of every finished backup.
+    backup_replica_endpoint: str | None = None
+    backup_replica_access_key: str | None = None
+    backup_replica_secret_key: str | None = None
+    backup_replica_bucket: str | None = None
+    backup_replica_secure: bool = False
+
+    @property
+    def backup_bucket(self) -> str:
+        return f"{self.s3_bucket}-backups"
+
     # Where `dangan demo` writes tokens and keys; tests point it elsewhere.
     demo_customers_per_tenant: int = Field(default=1000, ge=0)
 

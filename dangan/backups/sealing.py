@@ -114,7 +114,7 @@ class _Tail:
 def open_sealed(data_key: bytes, name: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
     """The plaintext of the sealed object ``name`` read as ``chunks``; raises
     :class:`SealError` on a wrong key, a damaged or reordered frame, or a cut."""
-    reader = _Reader(chunks)
+    reader = ChunkReader(chunks)
     header = reader.take(len(MAGIC) + _SALT_BYTES)
     if header is None or not header.startswith(MAGIC):
         raise SealError(f"{name}: not a Dangan backup object (no header)")
@@ -154,20 +154,29 @@ def _open_frame(
     )
 
 
-class _Reader:
-    """Exact-size reads over a stream of chunks of any size."""
+class ChunkReader:
+    """Exact-size reads over a stream of chunks of any size (a read position moves
+    through the buffer; consumed bytes are dropped only when the buffer is refilled)."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self.chunks = iter(chunks)
-        self.buffer = bytearray()
+        self.buffer = b""
+        self.position = 0
 
     def take(self, size: int) -> bytes | None:
         """``size`` bytes, or None when the stream ends first (with nothing, or too little)."""
-        while len(self.buffer) < size:
-            chunk = next(self.chunks, None)
-            if chunk is None:
-                return None
-            self.buffer += chunk
-        taken = bytes(self.buffer[:size])
-        del self.buffer[:size]
+        end = self.position + size
+        if end > len(self.buffer):
+            pieces = [self.buffer[self.position :]]
+            held = len(pieces[0])
+            while held < size:
+                chunk = next(self.chunks, None)
+                if chunk is None:
+                    self.buffer, self.position = b"".join(pieces), 0
+                    return None
+                pieces.append(chunk)
+                held += len(chunk)
+            self.buffer, self.position, end = b"".join(pieces), 0, size
+        taken = self.buffer[self.position : end]
+        self.position = end
         return taken

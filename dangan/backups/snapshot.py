@@ -13,7 +13,8 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from dangan.tenants.scope import TenantRef, raw_connection, tenant_transaction
+from dangan.tenants.names import quote_ident
+from dangan.tenants.scope import TenantRef, TenantSession, raw_connection, tenant_transaction
 
 # The tables of the tenant's schema (partitioned tables whole, not their partitions).
 _TABLES = (
@@ -22,6 +23,10 @@ _TABLES = (
     " ORDER BY c.relname"
 )
 _VERSION = "SELECT max(version) FROM schema_migration"
+_SEQUENCES = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = current_schema() AND c.relkind = 'S' ORDER BY c.relname"
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class TableCopy:
 class Snapshot:
     schema_version: int | None
     tables: list[TableCopy]
+    sequences: dict[str, tuple[int, bool]]  # name -> (last_value, is_called)
 
 
 Open = Callable[[str], Awaitable["TableSink"]]
@@ -68,14 +74,25 @@ async def take_snapshot(
     tenant: TenantRef,
     open_table: Open = _counting,
     on_table: Callable[[TableCopy], Awaitable[None]] | None = None,
+    *,
+    first: Callable[[TenantSession], Awaitable[None]] | None = None,
 ) -> Snapshot:
     """Read every table of ``tenant`` in one snapshot, each into the sink ``open_table``
-    gives for it; ``on_table`` hears of each table done (progress)."""
+    gives for it; ``on_table`` hears of each table done (progress); ``first`` runs in
+    the snapshot before any table is read (to take a lock, or read what goes with it)."""
     copies: list[TableCopy] = []
     async with tenant_transaction(tenant):
         conn = raw_connection()
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if first is not None:
+            await first(conn)
         version = await conn.fetchval(_VERSION)
+        sequences = {}
+        for row in await conn.fetch(_SEQUENCES):
+            position = await conn.fetchrow(
+                f"SELECT last_value, is_called FROM {quote_ident(row['relname'])}"
+            )
+            sequences[row["relname"]] = (int(position[0]), bool(position[1]))
         for row in await conn.fetch(_TABLES):
             sink = await open_table(row["relname"])
             await conn.copy_table_out(row["relname"], sink.write)
@@ -83,4 +100,4 @@ async def take_snapshot(
             copies.append(copy)
             if on_table is not None:
                 await on_table(copy)
-    return Snapshot(version, copies)
+    return Snapshot(version, copies, sequences)

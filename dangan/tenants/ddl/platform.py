@@ -85,4 +85,64 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        4,
+        "backup keys, runs and catalogue",
+        """
+        -- Each tenant's backup data key, wrapped (AES-GCM) under the master key named by
+        -- master_key_id (settings; never in the database). Deleting the row makes every
+        -- backup of the tenant unreadable (crypto-shredding); manifests carry a copy of
+        -- the wrapped key so a lost database does not lose the backups.
+        CREATE TABLE public.backup_key (
+            tenant_id     integer PRIMARY KEY REFERENCES public.tenant(id) ON DELETE CASCADE,
+            master_key_id text NOT NULL,
+            wrapped       bytea NOT NULL,
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            rewrapped_at  timestamptz
+        );
+        -- One row per attempted backup (tenant and slot): what the job is doing or why it
+        -- failed, with its progress. Not a backup: the catalogue is public.backup.
+        CREATE TABLE public.backup_run (
+            tenant_id   integer NOT NULL REFERENCES public.tenant(id) ON DELETE CASCADE,
+            backup_id   text NOT NULL,
+            kind        text NOT NULL CHECK (kind IN ('scheduled', 'manual')),
+            status      text NOT NULL CHECK (status IN ('running', 'failed', 'complete')),
+            attempts    integer NOT NULL DEFAULT 1,
+            started_at  timestamptz NOT NULL DEFAULT now(),
+            updated_at  timestamptz NOT NULL DEFAULT now(),
+            tables_done integer NOT NULL DEFAULT 0,
+            tables      integer,
+            rows_done   bigint NOT NULL DEFAULT 0,
+            bytes_done  bigint NOT NULL DEFAULT 0,
+            error       text,
+            PRIMARY KEY (tenant_id, backup_id)
+        );
+        -- The catalogue: a row only once the backup's manifest is in the bucket, so a
+        -- backup listed here is complete.
+        CREATE TABLE public.backup (
+            tenant_id       integer NOT NULL REFERENCES public.tenant(id) ON DELETE CASCADE,
+            id              text NOT NULL,
+            kind            text NOT NULL CHECK (kind IN ('scheduled', 'manual')),
+            prefix          text NOT NULL,
+            schema_version  integer NOT NULL,
+            master_key_id   text NOT NULL,
+            tables          integer NOT NULL,
+            rows            bigint NOT NULL,
+            plain_bytes     bigint NOT NULL,
+            stored_bytes    bigint NOT NULL,
+            attachments     integer NOT NULL,
+            started_at      timestamptz NOT NULL,
+            finished_at     timestamptz NOT NULL,
+            lock_mode       text,
+            locked_until    timestamptz,
+            replicated_at   timestamptz,
+            verified_at     timestamptz,
+            verify_error    text,
+            drilled_at      timestamptz,
+            drill_error     text,
+            PRIMARY KEY (tenant_id, id)
+        );
+        CREATE INDEX backup_by_time ON public.backup (tenant_id, finished_at DESC);
+        """,
+    ),
 )

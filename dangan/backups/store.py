@@ -1,0 +1,75 @@
+"""Where backups go: the bucket ``<s3_bucket>-backups`` (made with object lock), and an
+optional replica bucket on a second S3 endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.error import S3Error
+from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
+
+from dangan.backups.manifest import PREFIX
+from dangan.settings import Settings
+from dangan.storage import ObjectStore, ensure_locked_bucket
+
+
+@dataclass(frozen=True)
+class BackupStore:
+    objects: ObjectStore  # the backup bucket
+    lock_mode: str | None  # GOVERNANCE | COMPLIANCE; None: the bucket has no object lock
+    lock_days: int
+    replica: ObjectStore | None = None
+
+    def lock_until(self, now: datetime) -> datetime | None:
+        return now + timedelta(days=self.lock_days) if self.lock_mode else None
+
+
+def _prepare(client: Minio, bucket: str) -> bool:
+    locked = ensure_locked_bucket(client, bucket)
+    # A backup cut off mid-upload leaves an incomplete multipart upload: invisible, but
+    # paid for. S3 removes it after a day.
+    rule = Rule(
+        ENABLED,
+        rule_filter=Filter(prefix=f"{PREFIX}/"),
+        rule_id="abort-incomplete-backups",
+        abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(1),
+    )
+    try:
+        client.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
+    except S3Error:  # an S3 without lifecycle rules: the uploads stay until aborted by hand
+        pass
+    return locked
+
+
+async def open_backup_store(
+    client: Minio, settings: Settings, replica: Minio | None = None
+) -> BackupStore:
+    locked = await asyncio.to_thread(_prepare, client, settings.backup_bucket)
+    replica_store = None
+    if replica is not None:
+        bucket = settings.backup_replica_bucket or settings.backup_bucket
+        await asyncio.to_thread(_prepare, replica, bucket)
+        replica_store = ObjectStore(replica, bucket)
+    return BackupStore(
+        objects=ObjectStore(client, settings.backup_bucket),
+        lock_mode=settings.backup_object_lock_mode if locked else None,
+        lock_days=settings.backup_lock_days,
+        replica=replica_store,
+    )
+
+
+def replica_client(settings: Settings) -> Minio | None:
+    """The replica endpoint's client, if one is configured."""
+    if not settings.backup_replica_endpoint:
+        return None
+    return Minio(
+        settings.backup_replica_endpoint,
+        access_key=settings.backup_replica_access_key,
+        secret_key=settings.backup_replica_secret_key,
+        secure=settings.backup_replica_secure,
+        region="us-east-1",
+    )
