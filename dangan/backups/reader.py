@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from minio.error import S3Error
 
@@ -79,20 +79,22 @@ def _opened(plain: Iterator[bytes]) -> Iterator[bytes]:
         raise BackupError(str(exc)) from exc
 
 
-@dataclass
 class StreamCheck:
-    rows: int = 0
-    bytes: int = 0
-    hasher: object = field(default_factory=hashlib.sha256)
+    """Rows, size and SHA-256 of one stream, as it is read."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.size = 0
+        self.hasher = hashlib.sha256()
 
     def add(self, data: bytes) -> None:
         self.rows += data.count(b"\n")
-        self.bytes += len(data)
-        self.hasher.update(data)  # type: ignore[attr-defined]
+        self.size += len(data)
+        self.hasher.update(data)
 
     @property
     def sha256(self) -> str:
-        return str(self.hasher.hexdigest())  # type: ignore[attr-defined]
+        return self.hasher.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -137,10 +139,10 @@ def _check_object(
         check = seen.pop(stream, None)
         if check is None:
             problems.append(f"{name}: {stream} is missing")
-        elif check.sha256 != sha256 or check.bytes != size or rows not in (None, check.rows):
+        elif check.sha256 != sha256 or check.size != size or rows not in (None, check.rows):
             problems.append(
                 f"{name}: {stream} does not match its manifest entry"
-                f" ({check.rows} rows, {check.bytes} bytes read)"
+                f" ({check.rows} rows, {check.size} bytes read)"
             )
     problems.extend(f"{name}: {stream} is not in the manifest" for stream in seen)
     return problems
@@ -158,7 +160,9 @@ async def verify_backup(
     raises :class:`BackupError`; damage inside an object is reported as a problem."""
     opened = await open_backup(settings, store, slug, backup)
     manifest = opened.manifest
-    tables = {t.name: (t.rows, t.bytes, t.sha256) for t in manifest.tables}
+    tables: dict[str, tuple[int | None, int, str]] = {
+        t.name: (t.rows, t.bytes, t.sha256) for t in manifest.tables
+    }
     files: dict[str, tuple[int | None, int, str]] = {
         a.key: (None, a.bytes, a.sha256) for a in manifest.attachments
     }

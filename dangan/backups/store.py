@@ -4,6 +4,7 @@ optional replica bucket on a second S3 endpoint."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,10 +39,9 @@ def _prepare(client: Minio, bucket: str) -> bool:
         rule_id="abort-incomplete-backups",
         abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(1),
     )
-    try:
+    # (An S3 without lifecycle rules keeps them until they are aborted by hand.)
+    with contextlib.suppress(S3Error):
         client.set_bucket_lifecycle(bucket, LifecycleConfig([rule]))
-    except S3Error:  # an S3 without lifecycle rules: the uploads stay until aborted by hand
-        pass
     return locked
 
 

@@ -14,10 +14,11 @@ invisible to readers and removed by the bucket's lifecycle rule.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from dangan.backups.errors import BackupError
 from dangan.backups.sealing import seal
@@ -90,7 +91,7 @@ class SealedUpload:
         return client.put_object(
             self.objects.bucket,
             self.key,
-            self._stream,
+            cast(BinaryIO, self._stream),  # minio only calls read()
             -1,
             part_size=PART_BYTES,
             content_type="application/octet-stream",
@@ -149,11 +150,8 @@ class SealedUpload:
                 self._queue.put_nowait(_Abandoned())
                 break
             except queue.Full:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self._queue.get_nowait()  # drop plaintext nobody will read
-                except queue.Empty:
-                    pass
-        try:
+        # The abort's own _Abandoned comes back, or what made the caller abort.
+        with contextlib.suppress(Exception):
             await self._task
-        except Exception:  # the abort's own _Abandoned, or what made the caller abort
-            pass

@@ -89,7 +89,12 @@ async def fill(tenant: TenantRef, objects: ObjectStore, customers: int, files: i
         await objects.put_bytes(key, content, "application/pdf")
         stored[key] = content
 
-        async def insert(key: str = key, content: bytes = content) -> None:
+        async def insert(
+            key: str = key,
+            content: bytes = content,
+            attachment: uuid.UUID = attachment,
+            customer: uuid.UUID = customer,
+        ) -> None:
             await raw_connection().execute(
                 "INSERT INTO attachment (id, customer_id, category, filename, content_type,"
                 " size_bytes, sha256, object_key, status, stored_at)"
