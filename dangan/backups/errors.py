@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dangan.services.errors import DanganError
 
-class BackupError(Exception):
+
+class BackupError(DanganError):
     """A backup cannot be taken, read, verified or restored; the message says why."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "CONFLICT"
+
+
+class BackupMissing(BackupError):
+    """No such backup: no manifest under its name (it never finished, or is not there)."""
+
+    code = "NOT_FOUND"

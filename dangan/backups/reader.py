@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from minio.error import S3Error
 
-from dangan.backups.errors import BackupError
+from dangan.backups.errors import BackupError, BackupMissing
 from dangan.backups.framing import Piece, read_streams
 from dangan.backups.keys import open_data_key
 from dangan.backups.manifest import Manifest, check_mac, decode_manifest, manifest_key
@@ -39,7 +39,7 @@ async def open_backup(settings: Settings, store: BackupStore, slug: str, backup:
         raw = await store.objects.get_bytes(key)
     except S3Error as exc:
         if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-            raise BackupError(
+            raise BackupMissing(
                 f"backup {backup} of {slug} has no manifest ({key} is not in bucket"
                 f" {store.objects.bucket}): it never finished, or it is not this tenant's"
             ) from exc

@@ -189,10 +189,25 @@ class ComplianceAuditChain:
     verified_at: datetime
 
 
-@strawberry.type
+@strawberry.type(description="备份: backups of the tenant in the period, from the catalogue")
 class ComplianceBackups:
     catalogued: bool = strawberry.field(description="False: no backup catalogue to report from")
     note: str
+    made: int = strawberry.field(description="Backups finished in the period")
+    scheduled: int
+    stored_bytes: float = strawberry.field(description="Bytes stored (sealed) by those backups")
+    failed_runs: int
+    last_failure: str | None = strawberry.field(description="Why the last failed run failed")
+    verified: int = strawberry.field(description="Backups verified in the period")
+    verify_failed: int
+    drilled: int = strawberry.field(description="Restore drills run in the period")
+    drill_failed: int
+    restores: int = strawberry.field(description="Restores of this tenant in the period")
+    last_good_id: str | None
+    last_good_at: datetime | None
+    last_good_age_hours: float | None = strawberry.field(
+        description="Hours from the last good backup to the period's end"
+    )
 
 
 @strawberry.type(description="合规审查: counts and names of staff and fields, never customer data")

@@ -39,7 +39,8 @@ REPORT = f"""query($from: DateTime!, $to: DateTime!) {{ complianceReport(from: $
             approvedForDepartments approvedForApps customersShared activeNow }}
   reveals {{ byField {{ fieldClass field reveals customers actors }} total }}
   policies {{ activeVersion changes {{ version status proposedById proposedBy activatedBy }} }}
-  backups {{ catalogued note }}
+  backups {{ catalogued note made scheduled storedBytes failedRuns lastFailure verified
+             verifyFailed drilled drillFailed restores lastGoodId lastGoodAt lastGoodAgeHours }}
   auditChain {{ ok eventsVerified headSeq brokenSeq problem message checkpoints }}
 }} }}
 fragment C on ComplianceActivityCounts {{ {COUNTS} }}"""

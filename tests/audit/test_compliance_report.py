@@ -228,7 +228,9 @@ async def test_each_role_is_counted_exactly(api: Api, window: Window) -> None:
             }
         ],
     }
-    assert got["backups"]["catalogued"] is False and "no backup catalogue" in got["backups"]["note"]
+    backups = got["backups"]
+    assert backups["catalogued"] is True and "no backup of this tenant" in backups["note"]
+    assert (backups["made"], backups["failedRuns"], backups["lastGoodId"]) == (0, 0, None)
     chain = got["auditChain"]
     assert chain["ok"] and chain["eventsVerified"] == chain["headSeq"] >= 15
     assert chain["brokenSeq"] is None and chain["problem"] is None
@@ -270,7 +272,8 @@ async def test_csv_html_and_json_carry_the_same_figures(api: Api, window: Window
     assert ["all 全部", "16", "2", "3", "2"] in from_html["reads_by_role"]
     assert ["identity", "idNumber", "1", "1", "1"] in from_html["reveals"]
     assert ["rows exported 导出行数", "2"] in from_csv["exports"]
-    assert from_html["backups"] == [] and "no backup catalogue" in csv_data.decode("utf-8-sig")
+    assert ["backups made (备份次数)", "0"] in from_csv["backups"]
+    assert ["last good backup (最近备份)", "none"] in from_html["backups"]
 
     page = html_data.decode()
     for expected in (
