@@ -19,6 +19,7 @@ from dangan import database
 from dangan.audit.actions import ActionLog
 from dangan.cli_alarms import alarms_app
 from dangan.cli_audit import audit_app
+from dangan.cli_backup import backup_app
 from dangan.cli_config import check_configuration
 from dangan.cli_customers import customers_app
 from dangan.cli_policy import policy_app
@@ -58,6 +59,7 @@ app.add_typer(rating_app, name="rating")
 app.add_typer(customers_app, name="customers")
 app.add_typer(audit_app, name="audit")
 app.add_typer(alarms_app, name="alarms")
+app.add_typer(backup_app, name="backup")
 console = Console()
 err = Console(stderr=True)
 

@@ -1,0 +1,195 @@
+"""``dangan backup run | list | verify``: take a tenant's backup now (progress bar), list
+the catalogue, read a backup back and check every checksum. (``restore`` and ``drill``:
+:mod:`dangan.cli_restore`.) Each run is recorded in the tenant's audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from dangan.backups import writer
+from dangan.backups.catalogue import BackupRecord, list_backups
+from dangan.backups.errors import BackupError
+from dangan.backups.reader import VerifyReport
+from dangan.backups.slots import backup_id, check_backup_id
+from dangan.backups.store import BackupStore, open_backup_store, replica_client
+from dangan.backups.verification import verify_and_record
+from dangan.backups.writer import BackupOutcome, BackupProgress
+from dangan.cli_records import attempt, command_log
+from dangan.devstack import Endpoints
+from dangan.settings import Settings
+from dangan.storage import ObjectStore, s3_client
+from dangan.tenants.registry import list_tenants
+from dangan.tenants.scope import TenantRef
+
+backup_app = typer.Typer(help="Backups (备份): run, list, verify, restore, drill.")
+console = Console()
+# Listings keep their columns whole when piped (a terminal gives its own width).
+wide = Console(width=None if console.is_terminal else 160)
+Tenant = Annotated[str | None, typer.Option(help="The tenant's slug")]
+AllTenants = Annotated[bool, typer.Option("--all", help="Every tenant")]
+OneTenant = Annotated[str, typer.Option(help="The tenant's slug")]
+BackupId = Annotated[str, typer.Option("--backup", help="The backup's id (see `backup list`)")]
+
+
+async def backup_store(settings: Settings, endpoints: Endpoints) -> BackupStore:
+    return await open_backup_store(s3_client(endpoints), settings, replica_client(settings))
+
+
+def backup_option(value: str) -> str:
+    """A backup id given on the command line, checked before anything is started."""
+    try:
+        return check_backup_id(value)
+    except BackupError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--backup") from exc
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+@backup_app.command("run")
+def run(tenant: Tenant = None, all_: AllTenants = False) -> None:
+    """Back a tenant (or every tenant) up now, while the API goes on serving: one
+    consistent snapshot, sealed and streamed to the backup bucket, manifest last. Run
+    twice in the same minute, it makes one backup."""
+    from dangan.cli import _run_with_db, _tenant
+
+    if all_ == (tenant is not None):
+        raise typer.BadParameter("give either --tenant or --all")
+
+    async def work(settings: Settings, endpoints: Endpoints) -> list[BackupOutcome]:
+        tenants = await list_tenants() if all_ else [await _tenant(tenant or "")]
+        store = await backup_store(settings, endpoints)
+        source = ObjectStore(s3_client(endpoints), settings.s3_bucket)
+        log = command_log(settings, "backup run")
+        outcomes = []
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rows]} rows  {task.fields[size]}"),
+        )
+        with Progress(*columns, console=console) as bar:
+            for ref in tenants:
+                task = bar.add_task(f"{ref.slug}", total=None, rows=0, size="0 B")
+
+                async def advance(step: BackupProgress, task: TaskID = task) -> None:
+                    bar.update(
+                        task,
+                        completed=step.tables_done,
+                        total=step.tables,
+                        rows=step.rows,
+                        size=_size(step.bytes),
+                        description=f"{bar.tasks[task].description.split()[0]} {step.stage}",
+                    )
+
+                async def one(
+                    ref: TenantRef = ref, advance: writer.Progress = advance
+                ) -> BackupOutcome:
+                    backup = backup_id("manual", datetime.now(UTC))
+                    return await writer.run_backup(
+                        settings, store, source, ref, backup, "manual", log, advance
+                    )
+
+                outcomes.append(await attempt(ref, log, "backup.run", one))
+        return outcomes
+
+    for outcome in _run_with_db(work):
+        record = outcome.record
+        made = "made" if outcome.made else "already there (same minute)"
+        console.print(
+            f"{record.tenant}: backup {record.id} {made} — {record.tables} tables,"
+            f" {record.rows} rows, {record.attachments} files,"
+            f" {_size(record.stored_bytes)} stored"
+        )
+
+
+@backup_app.command("list")
+def list_(
+    tenant: Tenant = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first")] = 50,
+) -> None:
+    """The catalogue: finished backups, newest first (a backup is listed only once its
+    manifest is written). Ids: d<date> scheduled, m<date>T<time> on demand."""
+    from dangan.cli import _run_with_db, _tenant
+
+    async def work(settings: Settings, endpoints: Endpoints) -> list[BackupRecord]:
+        ref = await _tenant(tenant) if tenant else None
+        return await list_backups(ref.id if ref else None, limit=limit)
+
+    records = _run_with_db(work)
+    table = Table(box=None, pad_edge=False)
+    for name in ("tenant", "backup", "finished UTC", "tables", "rows", "files", "stored"):
+        table.add_column(name, no_wrap=True)
+    for name in ("locked to", "verified", "drill"):
+        table.add_column(name, no_wrap=True)
+    for r in records:
+        table.add_row(
+            r.tenant,
+            r.id,
+            f"{r.finished_at:%Y-%m-%d %H:%M}",
+            str(r.tables),
+            str(r.rows),
+            str(r.attachments),
+            _size(r.stored_bytes),
+            f"{r.locked_until:%Y-%m-%d}" if r.locked_until else "-",
+            _check(r.verified_at, r.verify_error),
+            _check(r.drilled_at, r.drill_error),
+        )
+    wide.print(table if records else "no backups yet (`dangan backup run --tenant T`)")
+
+
+def _check(at: datetime | None, error: str | None) -> str:
+    if at is None:
+        return "-"
+    return f"{'FAILED' if error else 'ok'} {at:%Y-%m-%d}"
+
+
+@backup_app.command("verify")
+def verify(
+    tenant: Annotated[str, typer.Option(help="The tenant's slug")], backup: BackupId
+) -> None:
+    """Download and decrypt a backup and check every table's row count and SHA-256 and
+    every file's against its manifest; exit status 1 if anything differs."""
+    from dangan.cli import _run_with_db, _tenant
+
+    backup_option(backup)
+
+    async def work(settings: Settings, endpoints: Endpoints) -> VerifyReport:
+        ref = await _tenant(tenant)
+        store = await backup_store(settings, endpoints)
+        log = command_log(settings, "backup verify")
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(f"verifying {ref.slug} {backup}", total=None)
+
+            def checked(stream: str) -> None:
+                bar.advance(task)
+
+            async def check() -> VerifyReport:
+                return await verify_and_record(settings, store, ref, backup, log, checked)
+
+            return await attempt(ref, log, "backup.verify", check)
+
+    report = _run_with_db(work)
+    if report.ok:
+        console.print(
+            f"OK: {report.tenant} {report.backup} — {report.tables} tables, {report.rows} rows,"
+            f" {report.attachments} files, every checksum matches"
+        )
+        return
+    console.print(f"[red]PROBLEMS[/red] in {report.tenant} {report.backup}:")
+    for problem in report.problems:
+        console.print(f"  - {problem}")
+    raise typer.Exit(1)

@@ -1,0 +1,66 @@
+"""``dangan backup run | list | verify`` as an operator runs them (a subprocess against
+this run's stack)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dangan.devstack import Endpoints
+from dangan.settings import Settings
+from dangan.storage import ObjectStore
+from dangan.tenants.scope import TenantRef
+from tests.backups.conftest import fill
+from tests.test_cli import DANGAN, cli_env
+
+
+@pytest.fixture
+def env(settings: Settings, endpoints: Endpoints, tmp_path: Path) -> dict[str, str]:
+    return cli_env(settings, endpoints, tmp_path / "data")
+
+
+def dangan(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(DANGAN), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_run_list_and_verify_a_backup(
+    env: dict[str, str], tenant: TenantRef, objects: ObjectStore
+) -> None:
+    await fill(tenant, objects, customers=4, files=1)
+
+    ran = dangan(env, "backup", "run", "--tenant", tenant.slug)
+    assert ran.returncode == 0, ran.stderr
+    assert f"{tenant.slug}: backup m" in ran.stdout and "made" in ran.stdout
+    assert "1 files" in ran.stdout
+    backup = ran.stdout.split(f"{tenant.slug}: backup ")[1].split()[0]
+
+    listed = dangan(env, "backup", "list", "--tenant", tenant.slug)
+    assert listed.returncode == 0, listed.stderr
+    line = next(row for row in listed.stdout.splitlines() if backup in row)
+    assert line.split()[0] == tenant.slug and line.split()[-1] == "-"  # not drilled yet
+
+    verified = dangan(env, "backup", "verify", "--tenant", tenant.slug, "--backup", backup)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.strip().startswith(f"OK: {tenant.slug} {backup}")
+    listed = dangan(env, "backup", "list", "--tenant", tenant.slug)
+    assert "ok 20" in next(row for row in listed.stdout.splitlines() if backup in row)
+
+
+async def test_mistakes_are_named_with_exit_status_2(
+    env: dict[str, str], tenant: TenantRef
+) -> None:
+    missing = dangan(env, "backup", "verify", "--tenant", tenant.slug, "--backup", "d20200101")
+    assert missing.returncode == 2 and "has no manifest" in missing.stderr + missing.stdout
+    unknown = dangan(env, "backup", "verify", "--tenant", "nobody_here", "--backup", "d20200101")
+    assert (
+        unknown.returncode == 2
+        and "no tenant named 'nobody_here'" in unknown.stdout + unknown.stderr
+    )
+    bad = dangan(env, "backup", "verify", "--tenant", tenant.slug, "--backup", "yesterday")
+    assert bad.returncode == 2 and "is not a backup id" in bad.stderr
+    both = dangan(env, "backup", "run")
+    assert both.returncode == 2 and "--tenant or --all" in both.stderr
