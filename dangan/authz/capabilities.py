@@ -11,6 +11,8 @@ Access alarms are read by admins and auditors and decided and configured by admi
 only. They are gated here rather than by a Polar rule: the policies decide about
 customers (every rule becomes a SQL filter on them), and an alert is about a person or
 an app; a tenant's own policy version could not drop the rule by leaving a file out.
+Backups likewise: the tenant's catalogue is read by admins and auditors, and only admins
+ask for a backup now (restores are the platform operators', from the command line).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ Action = Literal[
     "classification.manage",
     "alarm.read",
     "alarm.manage",
+    "backup.read",
+    "backup.run",
 ]
 
 _STAFF = frozenset({"customer.read", "customer.create", "customer.update"})
@@ -44,10 +48,12 @@ _ROLE_ACTIONS: dict[str, frozenset[str]] = {
         "classification.manage",
         "alarm.read",
         "alarm.manage",
+        "backup.read",
+        "backup.run",
     },
     "manager": _STAFF | {"export.approve"},
     "sales": _STAFF,
-    "auditor": frozenset({"customer.read", "alarm.read"}),
+    "auditor": frozenset({"customer.read", "alarm.read", "backup.read"}),
 }
 _SCOPE_ACTIONS: dict[str, frozenset[str]] = {
     "customers:read": frozenset({"customer.read"}),

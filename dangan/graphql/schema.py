@@ -7,6 +7,7 @@ from strawberry.extensions import DisableValidation, ParserCache
 
 from dangan.graphql import archive, attachments
 from dangan.graphql import audit as audit_api
+from dangan.graphql import backups as backups_api
 from dangan.graphql import classification as classification_api
 from dangan.graphql import compliance as compliance_api
 from dangan.graphql import policies as policy_api
@@ -50,6 +51,8 @@ class Query:
     compliance_report = strawberry.field(resolver=compliance_api.compliance_report)
     audit_events = strawberry.field(resolver=audit_api.audit_events)
     customer_access_log = strawberry.field(resolver=audit_api.customer_access_log)
+    backups = strawberry.field(resolver=backups_api.backups_list)
+    backup_runs = strawberry.field(resolver=backups_api.backup_runs)
 
 
 @strawberry.type
