@@ -45,6 +45,7 @@ class AttachmentEntry:
     key: str  # the object's key in the main bucket
     bytes: int
     sha256: str
+    content_type: str
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ async def _take(
     started = datetime.now(UTC)
     data_key = await tenant_data_key(settings, tenant)
     prefix = backup_prefix(tenant.slug, backup)
-    attachments: list[tuple[str, int, str]] = []
+    attachments: list[tuple[str, int, str, str]] = []
     counted = {"tables": 0, "rows": 0, "bytes": 0}
 
     async def first(conn: TenantSession) -> None:
@@ -183,10 +183,12 @@ async def _take(
             " AND NOT c.relispartition"
         )
         rows = await conn.fetch(
-            "SELECT object_key, size_bytes, sha256 FROM attachment WHERE status = 'STORED'"
-            " ORDER BY object_key"
+            "SELECT object_key, size_bytes, sha256, content_type FROM attachment"
+            " WHERE status = 'STORED' ORDER BY object_key"
         )
-        attachments.extend((r["object_key"], r["size_bytes"], r["sha256"]) for r in rows)
+        attachments.extend(
+            (r["object_key"], r["size_bytes"], r["sha256"], r["content_type"]) for r in rows
+        )
 
     done: list[TableCopy] = []
     # Progress is written outside the snapshot's (read-only) transaction: in the context
@@ -296,7 +298,7 @@ async def _attachments(
     source: ObjectStore,
     prefix: str,
     data_key: DataKey,
-    wanted: list[tuple[str, int, str]],
+    wanted: list[tuple[str, int, str, str]],
     progress: Progress | None,
     counted: dict[str, int],
 ) -> tuple[list[AttachmentEntry], list[str], Uploaded]:
@@ -307,7 +309,7 @@ async def _attachments(
     files: list[AttachmentEntry] = []
     missing: list[str] = []
     try:
-        for number, (key, size, sha256) in enumerate(wanted, start=1):
+        for number, (key, size, sha256, content_type) in enumerate(wanted, start=1):
             content = await _read_file(source, key)
             if content is None or _sha256(content) != sha256 or len(content) != size:
                 missing.append(key)
@@ -316,7 +318,7 @@ async def _attachments(
             for offset in range(0, len(content), _PIECE):
                 await upload.write(framing.chunk(content[offset : offset + _PIECE]))
             await upload.write(framing.END)
-            files.append(AttachmentEntry(key, len(content), sha256))
+            files.append(AttachmentEntry(key, len(content), sha256, content_type))
             counted["bytes"] += len(content)
             if progress is not None:
                 await progress(
