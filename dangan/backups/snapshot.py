@@ -5,14 +5,20 @@ pg_dump"), each table's bytes handed on as they arrive, counted and checksummed.
 The rows are counted from the bytes: in COPY's text format a row ends with the one
 unescaped newline (a newline inside a value is written ``\\n``), so the count and the
 SHA-256 describe exactly what a restore will read back.
+
+Every sequence of the schema is read in the same transaction, after the snapshot began:
+sequences are not transactional, so a value read then is at least that of every row the
+snapshot holds (ids drawn since only leave a gap), and a restore that sets them so never
+hands out an id again.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from dangan.tenants.names import quote_ident
 from dangan.tenants.scope import TenantRef, raw_connection, tenant_transaction
 
 # The tables of the tenant's schema (partitioned tables whole, not their partitions).
@@ -22,6 +28,10 @@ _TABLES = (
     " ORDER BY c.relname"
 )
 _VERSION = "SELECT max(version) FROM schema_migration"
+SEQUENCES_SQL = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = current_schema() AND c.relkind = 'S' ORDER BY c.relname"
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,8 @@ class TableCopy:
 class Snapshot:
     schema_version: int | None
     tables: list[TableCopy]
+    # Each sequence of the schema: name → (last_value, is_called), as setval takes them.
+    sequences: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
 
 Open = Callable[[str], Awaitable["TableSink"]]
@@ -70,12 +82,18 @@ async def take_snapshot(
     on_table: Callable[[TableCopy], Awaitable[None]] | None = None,
 ) -> Snapshot:
     """Read every table of ``tenant`` in one snapshot, each into the sink ``open_table``
-    gives for it; ``on_table`` hears of each table done (progress)."""
+    gives for it, and the position of every sequence; ``on_table`` hears of each table
+    done (progress)."""
     copies: list[TableCopy] = []
     async with tenant_transaction(tenant):
         conn = raw_connection()
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         version = await conn.fetchval(_VERSION)
+        sequences = {}
+        for row in await conn.fetch(SEQUENCES_SQL):
+            name = row["relname"]
+            position = await conn.fetchrow(f"SELECT last_value, is_called FROM {quote_ident(name)}")
+            sequences[name] = (int(position["last_value"]), bool(position["is_called"]))
         for row in await conn.fetch(_TABLES):
             sink = await open_table(row["relname"])
             await conn.copy_table_out(row["relname"], sink.write)
@@ -83,4 +101,4 @@ async def take_snapshot(
             copies.append(copy)
             if on_table is not None:
                 await on_table(copy)
-    return Snapshot(version, copies)
+    return Snapshot(version, copies, sequences)

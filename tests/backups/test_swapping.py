@@ -1,0 +1,163 @@
+"""Swapping a restored schema in: the API serves it from the next request, to the same
+people and no others; the schema it replaced is kept for its days, then dropped, and so
+is a scratch schema a crashed restore left behind — never the live one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from dangan.audit.actions import ActionLog
+from dangan.audit.checkpoints import CheckpointStore
+from dangan.audit.verify import verify_tenant
+from dangan.backups.loading import RestoreError, restore
+from dangan.settings import Settings
+from dangan.tenants.names import quote_ident
+from dangan.tenants.restoring import create_scratch, drop_retired, drop_scratch
+from dangan.tenants.versions import LATEST_TENANT_VERSION
+from tests.backups.filled import CUSTOMERS, Filled
+from tests.backups.restores import (
+    COUNT,
+    checksums,
+    in_tenant,
+    platform,
+    registry,
+    schemas_of,
+    take_backup,
+)
+from tests.support.api import Api
+from tests.support.world import World
+
+HEAD = "SELECT jsonb_build_object('seq', last_seq, 'hash', last_hash) FROM audit_head"
+RESTORE_EVENT = (
+    "SELECT jsonb_build_object('seq', seq, 'type', operation_type, 'variables', variables)"
+    " FROM audit_event WHERE actions = '{backup.restore}'"
+)
+
+
+async def names(api: Api, filled: Filled) -> set[str]:
+    data = (await api.post(filled.ref.slug, filled.tokens["admin"], COUNT)).ok()
+    return {edge["node"]["name"] for edge in data["customers"]["edges"]}
+
+
+async def test_the_api_serves_the_restored_schema_to_its_own_people_only(
+    filled: Filled, api: Api, world: World, settings: Settings, store: CheckpointStore
+) -> None:
+    tenant = filled.ref
+    before = await names(api, filled)
+    assert len(before) == CUSTOMERS
+    backup = await take_backup(tenant)
+    gone = await in_tenant(
+        tenant, "DELETE FROM customer WHERE id = $1 RETURNING name", filled.customers[2]
+    )
+    assert await names(api, filled) == before - {gone}
+
+    restored = await restore(
+        tenant,
+        backup.snapshot,
+        backup.read,
+        keep_days=7,
+        reason="restore of backup test-1",
+        record=ActionLog(settings.secret_key, "cli", {"backup": "test-1"}).recorder(),
+    )
+
+    assert await names(api, filled) == before
+    live = await registry(tenant)
+    # The restore is in the restored chain, right after the backup's last event, saying
+    # where the chain it replaced ended.
+    event = orjson.loads(await in_tenant(live, RESTORE_EVENT))
+    _, backup_head, _ = backup.table("audit_head").split(b"\t")  # one row: t, seq, hash
+    assert (event["seq"], event["type"]) == (int(backup_head) + 1, "cli")
+    old_head = orjson.loads(await in_tenant(tenant, HEAD))
+    assert event["variables"]["previousHead"] == old_head
+    assert event["variables"]["retiredSchema"] == tenant.schema_name
+    assert event["variables"]["backup"] == "test-1"
+    assert event["variables"]["rows"] == restored.loaded.rows
+    assert (await verify_tenant(live, store)).ok
+    # Same people, same refusals: another tenant's admin is not let in, ours not out.
+    alpha = world["alpha"]
+    refused = await api.post(tenant.slug, alpha.tokens["admin"], COUNT)
+    assert refused.status == 403 and refused.data is None
+    assert (await api.post(alpha.slug, filled.tokens["admin"], COUNT)).status == 403
+    sales = (await api.post(tenant.slug, filled.tokens["sales"], COUNT)).ok()
+    assert sales["customers"]["totalCount"] == CUSTOMERS  # all hers, as before
+    rows = await platform(
+        "SELECT schema_name, reason, drop_after - retired_at AS kept"
+        " FROM public.retired_schema WHERE tenant_id = $1",
+        tenant.id,
+    )
+    assert rows == [
+        {
+            "schema_name": tenant.schema_name,
+            "reason": "restore of backup test-1",
+            "kept": timedelta(days=7),
+        }
+    ]
+
+
+async def test_a_restore_over_a_stale_registry_entry_swaps_nothing(filled: Filled) -> None:
+    tenant = filled.ref
+    backup = await take_backup(tenant)
+    first = await restore(tenant, backup.snapshot, backup.read, keep_days=7)
+    live = await registry(tenant)
+    after_first = await checksums(live)
+
+    # A second restore that read the registry before the first one swapped.
+    with pytest.raises(RestoreError, match=f"no longer uses schema {tenant.schema_name}"):
+        await restore(tenant, backup.snapshot, backup.read, keep_days=7)
+
+    assert await registry(tenant) == live
+    assert await checksums(live) == after_first
+    assert await schemas_of(tenant) == sorted([tenant.schema_name, first.loaded.schema.schema_name])
+
+
+async def test_retired_and_abandoned_schemas_are_dropped_in_time(filled: Filled) -> None:
+    tenant = filled.ref
+    now = datetime.now(UTC)
+    backup = await take_backup(tenant)
+    await restore(tenant, backup.snapshot, backup.read, keep_days=3)
+    live = await registry(tenant)
+    crashed = await create_scratch(live, LATEST_TENANT_VERSION, now=now - timedelta(days=2))
+    running = await create_scratch(live, LATEST_TENANT_VERSION)
+    # A schema of the tenant's role that no restore named: never dropped by guesswork.
+    other = f"t_{tenant.slug}_kept"
+    await platform(
+        f"CREATE SCHEMA {quote_ident(other)} AUTHORIZATION {quote_ident(tenant.role_name)}"
+    )
+
+    assert await drop_retired(now, tenant=live) == [crashed.schema_name]
+    assert await drop_retired(now, tenant=live) == []
+    assert set(await schemas_of(tenant)) == {
+        tenant.schema_name,
+        live.schema_name,
+        running.schema_name,
+        other,
+    }
+
+    later = now + timedelta(days=3, minutes=1)
+    assert await drop_retired(later, tenant=live) == [tenant.schema_name, running.schema_name]
+    assert await schemas_of(tenant) == sorted([live.schema_name, other])
+    assert (
+        await platform("SELECT * FROM public.retired_schema WHERE tenant_id = $1", tenant.id) == []
+    )
+    # The live schema is never dropped, however it is asked for.
+    assert await drop_scratch(live) is False
+    assert await drop_retired(later + timedelta(days=365), tenant=live) == []
+    assert await in_tenant(live, "SELECT count(*) FROM customer") == CUSTOMERS
+    assert await registry(tenant) == live
+
+
+async def test_dropping_leaves_other_tenants_alone(filled: Filled, world: World) -> None:
+    alpha = world["alpha"].ref
+    alpha_before = await checksums(alpha)
+    alpha_scratch = await create_scratch(alpha, LATEST_TENANT_VERSION)
+    try:
+        far = datetime.now(UTC) + timedelta(days=30)
+        assert await drop_retired(far, tenant=filled.ref) == []
+        assert alpha_scratch.schema_name in await schemas_of(alpha)
+    finally:
+        assert await drop_scratch(alpha_scratch)
+    assert await schemas_of(alpha) == [alpha.schema_name]
+    assert await checksums(alpha) == alpha_before
