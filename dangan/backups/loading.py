@@ -20,6 +20,9 @@ A load is one transaction, as the tenant's role, in a schema at the backup's ver
    twice; the audit chain numbers itself from ``audit_head``, which is a table;
 5. the schema is migrated forward to the latest version if the backup is older.
 
+A restore then swaps the schema in (:func:`dangan.tenants.restoring.swap_in`), carrying
+the audit trail over from the schema it replaces rather than rolling it back.
+
 Any failure rolls the load back and drops the scratch schema; :class:`RestoreError` says
 what was wrong (an error of ``read_table``, e.g. a backup that does not decrypt, is
 raised as it is). Triggers fire on ``COPY`` like on ``INSERT``: none of the tenant
@@ -34,6 +37,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import asyncpg
+import structlog
 from tortoise.transactions import in_transaction
 
 from dangan.backups.ordering import load_order, schema_tables
@@ -46,6 +50,7 @@ from dangan.tenants.restoring import (
     Record,
     RestoreError,
     RetiredSchema,
+    check_scratch,
     checked_version,
     create_scratch,
     drop_scratch,
@@ -64,6 +69,7 @@ from dangan.tenants.versions import TENANT_MIGRATIONS
 
 ReadTable = Callable[[str], AsyncIterable[bytes]]
 OnTable = Callable[[TableCopy], Awaitable[None]]
+log = structlog.get_logger("dangan.restore")
 
 __all__ = [
     "Loaded",
@@ -106,12 +112,13 @@ async def load(
     """Load ``backup`` into ``scratch`` (from :func:`create_scratch` at the backup's
     version), verify it and migrate it to the latest version; on any failure the scratch
     schema is dropped."""
+    await check_scratch(scratch)
     try:
         async with tenant_transaction(scratch) as conn:
             copies = await _fill(backup, read_table, on_table)
             version = await migrate_schema_forward(conn, scratch)
     except BaseException:
-        await drop_scratch(scratch)
+        await _discard(scratch)
         raise
     return Loaded(
         replace(scratch, schema_version=version),
@@ -152,9 +159,9 @@ async def restore(
     on_table: OnTable | None = None,
 ) -> Restored:
     """Restore ``backup`` over ``tenant``: load and verify it in a scratch schema, then
-    swap it in (:func:`swap_in`: the replaced schema is kept ``keep_days``, ``record`` is
-    given ``backup.restore`` in the restored chain). Nothing of the tenant changes unless
-    all of it succeeds."""
+    swap it in (:func:`swap_in`: the audit trail carried over, the replaced schema kept
+    ``keep_days``, ``record`` given ``backup.restore``). Nothing of the tenant changes
+    unless all of it succeeds."""
     loaded = await load_scratch(tenant, backup, read_table, on_table)
     try:
         retired = await swap_in(
@@ -166,7 +173,7 @@ async def restore(
             details=_summary(loaded),
         )
     except BaseException:
-        await drop_scratch(loaded.schema)
+        await _discard(loaded.schema)
         raise
     return Restored(loaded, retired)
 
@@ -201,6 +208,15 @@ async def restore_as(
             async with tenant_part(conn, tenant):
                 await record(RESTORE_ACTION, {**_summary(loaded), "schema": tenant.schema_name})
     return loaded
+
+
+async def _discard(scratch: TenantRef) -> None:
+    """Drop the scratch schema of a failed restore; if even that fails, the failure
+    that got here is the one to raise, and :func:`drop_retired` drops it later."""
+    try:
+        await drop_scratch(scratch)
+    except Exception:
+        log.exception("could not drop a failed restore's schema", schema=scratch.schema_name)
 
 
 def _summary(loaded: Loaded) -> dict[str, object]:

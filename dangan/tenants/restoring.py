@@ -4,11 +4,12 @@ it the tenant's, and the schemas restores leave behind, dropped in time.
 A restore never writes into the tenant's live schema. It builds a scratch schema
 ``t_<slug>_r<yyyymmddhhmmss>`` (UTC, when it was made; at most 59 characters), owned by
 the tenant's role and migrated exactly to the backup's version, loads and verifies it
-there (:mod:`dangan.backups.loading`), and only then points the registry
-(``public.tenant.schema_name``) at it, in one transaction. Nothing derives a tenant's
+there (:mod:`dangan.backups.loading`), and only then, in one transaction, carries the
+audit trail over from the schema it replaces (:mod:`dangan.tenants.carrying`) and
+points the registry (``public.tenant.schema_name``) at it. Nothing derives a tenant's
 schema from its slug at request time (requests, jobs and commands read the registry),
-so from that commit on everything reads the restored schema; the transaction that
-commits into the old one meanwhile leaves its writes there.
+so from that commit on everything reads the restored schema; a transaction that began
+in the old one before and commits after leaves its writes there.
 
 The schema swapped out is kept whole, under its own name, in ``public.retired_schema``
 until its ``drop_after``; :func:`drop_retired` drops it then. A scratch schema a crashed
@@ -33,6 +34,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from dangan.tenants.carrying import copy_carried, lock_carried, remirror
 from dangan.tenants.migrations import apply_schema_migration
 from dangan.tenants.names import quote_ident
 from dangan.tenants.scope import TenantRef, tenant_part
@@ -125,16 +127,19 @@ async def swap_in(
     record: Record | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> RetiredSchema:
-    """Make the loaded ``scratch`` schema ``tenant``'s, in one transaction: the registry
-    points to it (at the latest version), the schema it replaces is recorded as retired
-    for ``keep_days``, and ``record`` (a job's or command's audit log) is given
-    ``backup.restore`` in the restored chain, saying where the replaced chain ended."""
+    """Make the loaded ``scratch`` schema ``tenant``'s, in one transaction: the audit
+    trail and alarm state are carried over from the schema it replaces
+    (:mod:`dangan.tenants.carrying`), the registry points to it (at the latest version),
+    the replaced schema is recorded as retired for ``keep_days``, and ``record`` (a
+    job's or command's audit log) is given ``backup.restore`` in the chain, saying where
+    the replaced chain ended and whether it was carried over."""
     if keep_days < 0:
         raise RestoreError("keep_days must not be negative")
     if scratch.id != tenant.id or scratch.schema_name == tenant.schema_name:
         raise RestoreError(f"{scratch.schema_name} is not a scratch schema of {tenant.slug}")
     latest = TENANT_MIGRATIONS[-1].version
     async with in_transaction() as conn:
+        carried = await lock_carried(conn, tenant)
         live = await conn.execute_query_dict(
             "SELECT schema_name FROM public.tenant WHERE id = $1 FOR UPDATE", [tenant.id]
         )
@@ -145,6 +150,9 @@ async def swap_in(
             )
         await _check_ready(conn, scratch, latest)
         previous_head = await _audit_head(conn, tenant)
+        if carried:
+            await copy_carried(conn, tenant, scratch)
+        await remirror(conn, scratch)
         rows = await conn.execute_query_dict(
             "INSERT INTO public.retired_schema (schema_name, tenant_id, drop_after, reason)"
             " VALUES ($1, $2, now() + make_interval(days => $3), $4)"
@@ -169,6 +177,7 @@ async def swap_in(
                         "dropAfter": retired.drop_after.isoformat(),
                         "reason": reason,
                         "previousHead": previous_head,
+                        "auditTrail": "carried over" if carried else "from the backup",
                     },
                 )
     log.info(
@@ -210,6 +219,19 @@ async def _audit_head(conn: BaseDBAsyncClient, tenant: TenantRef) -> dict[str, A
 async def _schema_exists(conn: BaseDBAsyncClient, schema: str) -> bool:
     rows = await conn.execute_query_dict("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema])
     return bool(rows)
+
+
+async def check_scratch(scratch: TenantRef) -> None:
+    """``scratch`` names a scratch schema: no registry row and no retired row names it
+    (a load empties the schema it is given: never the live one, nor a kept one)."""
+    db = connections.get("default")
+    _, rows = await db.execute_query(
+        "SELECT 1 FROM public.tenant WHERE schema_name = $1"
+        " UNION ALL SELECT 1 FROM public.retired_schema WHERE schema_name = $1",
+        [scratch.schema_name],
+    )
+    if rows:
+        raise RestoreError(f"schema {scratch.schema_name} is in use: a restore loads a new one")
 
 
 async def drop_scratch(scratch: TenantRef) -> bool:
@@ -291,7 +313,7 @@ async def _drop(
     with it), a scratch one only while no retired row names it."""
     async with in_transaction() as conn:
         live = await conn.execute_query_dict(
-            "SELECT schema_name FROM public.tenant WHERE id = $1 FOR UPDATE", [tenant_id]
+            "SELECT schema_name FROM public.tenant WHERE id = $1 FOR NO KEY UPDATE", [tenant_id]
         )
         if not live or live[0]["schema_name"] == schema:
             log.warning("refused to drop a schema the registry uses", schema=schema)

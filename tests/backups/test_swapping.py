@@ -13,9 +13,14 @@ from dangan.audit.actions import ActionLog
 from dangan.audit.checkpoints import CheckpointStore
 from dangan.audit.verify import verify_tenant
 from dangan.backups.loading import RestoreError, restore
+from dangan.services.api_keys import create_app
+from dangan.services.customers import create_customer
+from dangan.services.people import caller_for, create_user
+from dangan.services.tokens import issue_token
 from dangan.settings import Settings
 from dangan.tenants.names import quote_ident
 from dangan.tenants.restoring import create_scratch, drop_retired, drop_scratch
+from dangan.tenants.scope import run_in_tenant
 from dangan.tenants.versions import LATEST_TENANT_VERSION
 from tests.backups.filled import CUSTOMERS, Filled
 from tests.backups.restores import (
@@ -65,13 +70,12 @@ async def test_the_api_serves_the_restored_schema_to_its_own_people_only(
 
     assert await names(api, filled) == before
     live = await registry(tenant)
-    # The restore is in the restored chain, right after the backup's last event, saying
-    # where the chain it replaced ended.
+    # The audit trail was carried over, the restore appended to it, saying so.
     event = orjson.loads(await in_tenant(live, RESTORE_EVENT))
-    _, backup_head, _ = backup.table("audit_head").split(b"\t")  # one row: t, seq, hash
-    assert (event["seq"], event["type"]) == (int(backup_head) + 1, "cli")
     old_head = orjson.loads(await in_tenant(tenant, HEAD))
+    assert (event["seq"], event["type"]) == (old_head["seq"] + 1, "cli")
     assert event["variables"]["previousHead"] == old_head
+    assert event["variables"]["auditTrail"] == "carried over"
     assert event["variables"]["retiredSchema"] == tenant.schema_name
     assert event["variables"]["backup"] == "test-1"
     assert event["variables"]["rows"] == restored.loaded.rows
@@ -161,3 +165,46 @@ async def test_dropping_leaves_other_tenants_alone(filled: Filled, world: World)
         assert await drop_scratch(alpha_scratch)
     assert await schemas_of(alpha) == [alpha.schema_name]
     assert await checksums(alpha) == alpha_before
+
+
+async def test_people_and_apps_of_after_the_backup_are_kept(
+    filled: Filled, api: Api, settings: Settings
+) -> None:
+    tenant = filled.ref
+    backup = await take_backup(tenant)
+    newcomer = await create_user(
+        tenant, "newcomer@restore-late.test", ["manager"], department="新部门"
+    )
+    promoted = filled.people["sales2"]
+    await create_user(tenant, promoted.email, ["manager"], department="销售部/二组")
+    late = await create_app(tenant, "late", ["customers:read"])
+
+    await restore(tenant, backup.snapshot, backup.read, keep_days=7)
+
+    live = await registry(tenant)
+    members = await in_tenant(
+        live,
+        "SELECT jsonb_object_agg(identity_id, jsonb_build_object('roles', roles,"
+        " 'department', department_id, 'active', active)) FROM member",
+    )
+    members = orjson.loads(members)
+    # Made a member after the backup: a member still, without the department the
+    # backup does not have; promoted after it: with the roles the platform gives.
+    assert members[str(newcomer.identity_id)] == {
+        "roles": ["manager"],
+        "department": None,
+        "active": True,
+    }
+    assert members[str(promoted.identity_id)]["roles"] == ["manager"]
+    assert await in_tenant(live, "SELECT active FROM partner_app WHERE id = $1", late.app_id)
+    token = issue_token(
+        newcomer.identity_id, tenant.slug, secret=settings.secret_key, ttl_seconds=600
+    ).token
+    assert (await api.post(tenant.slug, token, COUNT)).ok()["customers"] is not None
+
+    async def owned_by_newcomer() -> str:
+        admin = caller_for(live, filled.people["admin"])
+        values = {"kind": "ENTERPRISE", "name": "新来的客户", "owner_id": newcomer.identity_id}
+        return await create_customer(admin, values)
+
+    assert await run_in_tenant(live, owned_by_newcomer)
