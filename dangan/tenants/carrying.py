@@ -14,7 +14,10 @@ sequences; the restore then appends its own event to that chain.
 The replaced schema's tables are locked (``EXCLUSIVE``: read, not written) for the
 copy, in the order writers take them — alarm tables, then ``audit_head``, then
 ``audit_event`` — so a request or an alarm job waits for the swap instead of
-deadlocking with it. If the replaced schema lacks one of these tables (dropped by
+deadlocking with it. The head itself moves: the replaced schema keeps its events but
+no ``audit_head`` row, so a request that began there before the swap and appends its
+event after it fails (and is retried against the restored schema) instead of committing
+where nobody reads. If the replaced schema lacks one of these tables (dropped by
 hand, or a schema of before the alarms), nothing is carried: the backup's own trail
 stays, and verify reports what was lost, as it should.
 
@@ -103,6 +106,10 @@ async def copy_carried(conn: BaseDBAsyncClient, replaced: TenantRef, restored: T
                 f"INSERT INTO {_qualified(new, table)} ({columns})"
                 f" SELECT {columns} FROM {_qualified(old, table)}"
             )
+        # The head moves with the chain: the replaced schema keeps every event, but a
+        # transaction that began in it before the swap can append no more there (it
+        # fails, and its client's retry reaches the restored schema).
+        await conn.execute_script(f"DELETE FROM {_qualified(old, 'audit_head')}")
         for row in await conn.execute_query_dict(_SEQUENCES, [old, tables]):
             found = await conn.execute_query_dict(
                 f"SELECT last_value, is_called FROM {_qualified(old, row['relname'])}"

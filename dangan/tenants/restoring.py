@@ -8,8 +8,9 @@ there (:mod:`dangan.backups.loading`), and only then, in one transaction, carrie
 audit trail over from the schema it replaces (:mod:`dangan.tenants.carrying`) and
 points the registry (``public.tenant.schema_name``) at it. Nothing derives a tenant's
 schema from its slug at request time (requests, jobs and commands read the registry),
-so from that commit on everything reads the restored schema; a transaction that began
-in the old one before and commits after leaves its writes there.
+so from that commit on everything reads the restored schema. A request that began in
+the old one before the swap fails when it records its audit event after it (the chain's
+head moved to the restored schema), rather than commit where nobody reads.
 
 The schema swapped out is kept whole, under its own name, in ``public.retired_schema``
 until its ``drop_after``; :func:`drop_retired` drops it then. A scratch schema a crashed

@@ -4,6 +4,7 @@ is a scratch schema a crashed restore left behind — never the live one."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -36,6 +37,9 @@ from tests.support.api import Api
 from tests.support.world import World
 
 HEAD = "SELECT jsonb_build_object('seq', last_seq, 'hash', last_hash) FROM audit_head"
+LAST_OLD_EVENT = (
+    "SELECT jsonb_build_object('seq', seq, 'hash', hash) FROM audit_event ORDER BY seq DESC LIMIT 1"
+)
 RESTORE_EVENT = (
     "SELECT jsonb_build_object('seq', seq, 'type', operation_type, 'variables', variables)"
     " FROM audit_event WHERE actions = '{backup.restore}'"
@@ -72,7 +76,8 @@ async def test_the_api_serves_the_restored_schema_to_its_own_people_only(
     live = await registry(tenant)
     # The audit trail was carried over, the restore appended to it, saying so.
     event = orjson.loads(await in_tenant(live, RESTORE_EVENT))
-    old_head = orjson.loads(await in_tenant(tenant, HEAD))
+    old_head = orjson.loads(await in_tenant(tenant, LAST_OLD_EVENT))
+    assert await in_tenant(tenant, "SELECT count(*) FROM audit_head") == 0  # it moved
     assert (event["seq"], event["type"]) == (old_head["seq"] + 1, "cli")
     assert event["variables"]["previousHead"] == old_head
     assert event["variables"]["auditTrail"] == "carried over"
@@ -208,3 +213,43 @@ async def test_people_and_apps_of_after_the_backup_are_kept(
         return await create_customer(admin, values)
 
     assert await run_in_tenant(live, owned_by_newcomer)
+
+
+async def test_requests_running_through_a_restore_succeed_or_fail_never_vanish(
+    filled: Filled, api: Api, store: CheckpointStore
+) -> None:
+    tenant = filled.ref
+    backup = await take_backup(tenant)
+    head_before = orjson.loads(await in_tenant(tenant, HEAD))["seq"]
+    stop = asyncio.Event()
+    outcomes: list[tuple[int, tuple[str, ...]]] = []
+
+    async def keep_asking() -> None:
+        while not stop.is_set():
+            reply = await api.post(tenant.slug, filled.tokens["admin"], COUNT)
+            outcomes.append((reply.status, tuple(reply.codes)))
+
+    askers = [asyncio.create_task(keep_asking()) for _ in range(4)]
+    try:
+        await asyncio.sleep(0.2)
+        await restore(tenant, backup.snapshot, backup.read, keep_days=7)
+        await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.gather(*askers)
+
+    live = await registry(tenant)
+    answered = outcomes.count((200, ()))
+    assert answered > 0 and answered + outcomes.count((500, ("INTERNAL",))) == len(outcomes)
+    # Every answered request has its event in the restored chain. A request that began in
+    # the old schema and would have recorded itself there after the swap failed instead
+    # (the head moved): the old chain ends where the two part.
+    parted = await in_tenant(
+        live,
+        "SELECT max(n.seq) FROM audit_event n"
+        f" JOIN {quote_ident(tenant.schema_name)}.audit_event o USING (seq) WHERE n.hash = o.hash",
+    )
+    assert await in_tenant(tenant, "SELECT max(seq) FROM audit_event") == parted
+    assert orjson.loads(await in_tenant(live, HEAD))["seq"] - head_before == answered
+    report = await verify_tenant(live, store)
+    assert report.ok, report.broken
