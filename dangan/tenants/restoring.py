@@ -12,14 +12,14 @@ so from that commit on everything reads the restored schema. A request that bega
 the old one before the swap fails when it records its audit event after it (the chain's
 head moved to the restored schema), rather than commit where nobody reads.
 
-The schema swapped out is kept whole, under its own name, in ``public.retired_schema``
-until its ``drop_after``; :func:`drop_retired` drops it then. A scratch schema a crashed
-restore left behind (no registry row points to it, not retired, its name a scratch
-name of the tenant whose role owns it) is dropped by :func:`drop_retired` too, once it
-is older than ``abandoned_after`` (a day by default: far longer than any load, so a
-restore in progress is never pulled from under it). Every drop runs as the tenant's
-role (the schema's owner) and re-checks, holding the tenant's registry row, that the
-registry does not point to the schema.
+The schema swapped out is kept (all but the audit head, which moved), under its own
+name, in ``public.retired_schema`` until its ``drop_after``; :func:`drop_retired` drops
+it then. A scratch schema a crashed restore left behind (no registry row points to it,
+not retired, its name a scratch name of the tenant whose role owns it) is dropped by
+:func:`drop_retired` too, once it is older than ``abandoned_after`` (a day by default:
+far longer than any load, so a restore in progress is never pulled from under it).
+Every drop runs as the tenant's role (the schema's owner) and re-checks, holding the
+tenant's registry row, that the registry does not point to the schema.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from dangan.backups.snapshot import Snapshot, TableCopy
 from dangan.settings import Settings
 from dangan.tenants import provisioning
 from dangan.tenants.provisioning import create_tenant
+from dangan.tenants.restoring import create_scratch, drop_scratch
 from dangan.tenants.scope import run_in_tenant
 from dangan.tenants.versions import LATEST_TENANT_VERSION, TENANT_MIGRATIONS
 from tests.backups.filled import CUSTOMERS, Filled, add_people
@@ -27,6 +28,7 @@ from tests.backups.restores import (
     assert_untouched,
     checksums,
     in_tenant,
+    platform,
     registry,
     schemas_of,
     take_backup,
@@ -265,3 +267,32 @@ async def test_a_load_never_empties_a_schema_in_use(filled: Filled) -> None:
         await load(tenant, backup.snapshot, backup.read)  # now a retired one, kept
     assert await checksums(tenant) == kept == {**before, "audit_head": kept["audit_head"]}
     assert tenant.schema_name in await schemas_of(tenant)
+
+
+async def test_a_scratch_schema_is_built_at_the_version_asked_apart_from_the_registry(
+    filled: Filled,
+) -> None:
+    tenant = filled.ref
+    scratch = await create_scratch(tenant, 6)
+    try:
+        assert scratch.schema_name.startswith(f"t_{tenant.slug}_r")
+        assert (scratch.id, scratch.role_name, scratch.schema_version) == (
+            tenant.id,
+            tenant.role_name,
+            6,
+        )
+        assert await registry(tenant) == tenant  # still the live schema, at its version
+        versions = await in_tenant(
+            scratch, "SELECT array_agg(version ORDER BY version) FROM schema_migration"
+        )
+        assert versions == [1, 2, 3, 4, 5, 6]
+        assert await in_tenant(scratch, "SELECT to_regclass('audit_event')") is None
+        owners = await platform(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner) AS owner FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1",
+            scratch.schema_name,
+        )
+        assert owners == [{"owner": tenant.role_name}]
+    finally:
+        assert await drop_scratch(scratch)
+    assert await schemas_of(tenant) == [tenant.schema_name]
