@@ -5,13 +5,18 @@ pg_dump"), each table's bytes handed on as they arrive, counted and checksummed.
 The rows are counted from the bytes: in COPY's text format a row ends with the one
 unescaped newline (a newline inside a value is written ``\\n``), so the count and the
 SHA-256 describe exactly what a restore will read back.
+
+Every sequence of the schema is read in the same transaction, after the snapshot began:
+sequences are not transactional, so a value read then is at least that of every row the
+snapshot holds (ids drawn since only leave a gap), and a restore that sets them so never
+hands out an id again.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dangan.tenants.names import quote_ident
 from dangan.tenants.scope import TenantRef, TenantSession, raw_connection, tenant_transaction
@@ -23,7 +28,7 @@ _TABLES = (
     " ORDER BY c.relname"
 )
 _VERSION = "SELECT max(version) FROM schema_migration"
-_SEQUENCES = (
+SEQUENCES_SQL = (
     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
     " WHERE n.nspname = current_schema() AND c.relkind = 'S' ORDER BY c.relname"
 )
@@ -41,7 +46,8 @@ class TableCopy:
 class Snapshot:
     schema_version: int | None
     tables: list[TableCopy]
-    sequences: dict[str, tuple[int, bool]]  # name -> (last_value, is_called)
+    # Each sequence of the schema: name → (last_value, is_called), as setval takes them.
+    sequences: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
 
 Open = Callable[[str], Awaitable["TableSink"]]
@@ -88,11 +94,10 @@ async def take_snapshot(
             await first(conn)
         version = await conn.fetchval(_VERSION)
         sequences = {}
-        for row in await conn.fetch(_SEQUENCES):
-            position = await conn.fetchrow(
-                f"SELECT last_value, is_called FROM {quote_ident(row['relname'])}"
-            )
-            sequences[row["relname"]] = (int(position[0]), bool(position[1]))
+        for row in await conn.fetch(SEQUENCES_SQL):
+            name = row["relname"]
+            position = await conn.fetchrow(f"SELECT last_value, is_called FROM {quote_ident(name)}")
+            sequences[name] = (int(position["last_value"]), bool(position["is_called"]))
         for row in await conn.fetch(_TABLES):
             sink = await open_table(row["relname"])
             await conn.copy_table_out(row["relname"], sink.write)

@@ -62,11 +62,13 @@ async def _ensure_deployment_id(db: BaseDBAsyncClient) -> None:
     )
 
 
-async def apply_tenant_migration(
-    conn: BaseDBAsyncClient, tenant: TenantRef, migration: Migration
+async def apply_schema_migration(
+    conn: BaseDBAsyncClient, schema: TenantRef, migration: Migration
 ) -> None:
-    """Apply one version inside the caller's transaction, as the tenant role."""
-    await enter_tenant(conn, tenant)
+    """Apply one version to ``schema.schema_name`` inside the caller's transaction, as
+    the tenant role, recorded in that schema's ``schema_migration`` only: the registry is
+    not told (a schema being restored is not yet the tenant's)."""
+    await enter_tenant(conn, schema)
     await conn.execute_script(
         "CREATE TABLE IF NOT EXISTS schema_migration ("
         " version integer PRIMARY KEY, name text NOT NULL,"
@@ -78,6 +80,14 @@ async def apply_tenant_migration(
         [migration.version, migration.name],
     )
     await leave_tenant(conn)
+
+
+async def apply_tenant_migration(
+    conn: BaseDBAsyncClient, tenant: TenantRef, migration: Migration
+) -> None:
+    """Apply one version to the tenant's schema inside the caller's transaction, as the
+    tenant role, and record it in the registry too."""
+    await apply_schema_migration(conn, tenant, migration)
     await conn.execute_query(
         "UPDATE public.tenant SET schema_version = $1 WHERE id = $2",
         [migration.version, tenant.id],

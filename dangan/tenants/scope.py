@@ -9,7 +9,7 @@ with the transaction, so a pooled connection goes back clean.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -83,6 +83,13 @@ class TenantSession:
         arrives handed to ``output``; returns the status (``COPY <rows>``)."""
         async with self._lock:
             status: str = await self._connection.copy_from_table(table, output=output)
+            return status
+
+    async def copy_table_in(self, table: str, source: AsyncIterable[bytes]) -> str:
+        """``COPY table FROM STDIN`` (text format) into the tenant's schema, the bytes
+        taken from ``source`` as they come; returns the status (``COPY <rows>``)."""
+        async with self._lock:
+            status: str = await self._connection.copy_to_table(table, source=source)
             return status
 
     @asynccontextmanager

@@ -1,5 +1,7 @@
-"""Fixtures of the backup tests: the backup store, and a populated tenant of its own per
-test (backups stay locked in S3 under the tenant's slug; each test has a fresh slug)."""
+"""Fixtures of the backup tests: the backup store, a populated tenant of its own per test
+(backups stay locked in S3 under the tenant's slug; each test has a fresh slug); for the
+restore tests, fresh slugs whose tenants are removed after, a tenant with data in most of
+its tables (:mod:`tests.backups.filled`), and the audit checkpoint store."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ import hashlib
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
 
 from dangan.audit.actions import ActionLog
+from dangan.audit.checkpoints import CheckpointStore, open_checkpoint_store
 from dangan.backups.store import BackupStore, open_backup_store
 from dangan.devstack import Endpoints
 from dangan.services.attachments import object_key
@@ -24,6 +27,7 @@ from dangan.settings import Settings
 from dangan.storage import ObjectStore, ensure_bucket, s3_client
 from dangan.tenants.provisioning import create_tenant
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
+from tests.backups import filled as restore_data
 from tests.support.tenants import drop_tenant
 from tests.support.world import World
 
@@ -118,3 +122,33 @@ async def tenant(world: World) -> AsyncIterator[TenantRef]:
     await drop_tenant(slug)
     yield await create_tenant(slug, "Backup Scratch Ltd")
     await drop_tenant(slug)
+
+
+_RESTORE_SLUGS = (f"restore_{n}" for n in itertools.count(1))
+
+
+@pytest.fixture
+async def slugs(world: World) -> AsyncIterator[Callable[[], str]]:
+    """Fresh tenant slugs for the test; every tenant made under them is removed after."""
+    made: list[str] = []
+
+    def new() -> str:
+        made.append(next(_RESTORE_SLUGS))
+        return made[-1]
+
+    yield new
+    for slug in made:
+        await drop_tenant(slug)
+
+
+@pytest.fixture
+async def filled(slugs: Callable[[], str], settings: Settings) -> restore_data.Filled:
+    """A tenant of the test's own with data in most of its tables."""
+    slug = slugs()
+    await drop_tenant(slug)  # left by an interrupted run
+    return await restore_data.fill(await create_tenant(slug, "Restore Ltd"), settings)
+
+
+@pytest.fixture
+async def store(settings: Settings, endpoints: Endpoints) -> CheckpointStore:
+    return await open_checkpoint_store(s3_client(endpoints), settings)

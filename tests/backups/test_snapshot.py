@@ -49,3 +49,31 @@ async def test_every_table_is_read_counted_and_checksummed(world: World) -> None
         assert (copy.rows, copy.bytes) == (expected[copy.table], len(data)), copy.table
         assert copy.sha256 == hashlib.sha256(data).hexdigest()
     assert expected["customer"] > 0
+
+
+async def test_every_sequence_is_recorded_where_it_stands(world: World) -> None:
+    tenant = world["alpha"].ref
+    snapshot = await take_snapshot(tenant)
+
+    async def read() -> tuple[set[str], dict[str, int], int]:
+        conn = raw_connection()
+        names = {
+            row["relname"]
+            for row in await conn.fetch(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = current_schema() AND c.relkind = 'S'"
+            )
+        }
+        highest = {
+            "department_id_seq": await conn.fetchval("SELECT max(id) FROM department"),
+            "customer_change_id_seq": await conn.fetchval("SELECT max(id) FROM customer_change"),
+        }
+        return names, highest, await conn.fetchval("SELECT count(*) FROM alert_delivery")
+
+    names, highest, deliveries = await run_in_tenant(tenant, read)
+    assert set(snapshot.sequences) == names >= {"department_id_seq", "alert_delivery_id_seq"}
+    for name, value in highest.items():  # at or past every id the tables hold
+        position, drawn = snapshot.sequences[name]
+        assert drawn and position >= value, name
+    if deliveries == 0:  # never drawn: setval(…, 1, false) hands out 1 next
+        assert snapshot.sequences["alert_delivery_id_seq"] == (1, False)

@@ -145,4 +145,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX backup_by_time ON public.backup (tenant_id, finished_at DESC);
         """,
     ),
+    Migration(
+        5,
+        "schemas retired by a restore",
+        """
+        -- A restore loads a tenant's backup into a fresh schema and points the registry
+        -- (public.tenant.schema_name) at it; the schema it replaces is kept, untouched,
+        -- until drop_after (dangan.tenants.restoring.drop_retired drops it then, as the
+        -- tenant's role, which owns it). Version 4 is the backup catalogue's.
+        CREATE TABLE public.retired_schema (
+            schema_name text PRIMARY KEY,
+            tenant_id   integer NOT NULL REFERENCES public.tenant(id) ON DELETE CASCADE,
+            retired_at  timestamptz NOT NULL DEFAULT now(),
+            drop_after  timestamptz NOT NULL,
+            reason      text NOT NULL,
+            CHECK (drop_after >= retired_at)
+        );
+        CREATE INDEX retired_schema_tenant ON public.retired_schema (tenant_id);
+        """,
+    ),
 )
