@@ -35,6 +35,7 @@ from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from dangan.services.errors import DanganError
 from dangan.tenants.carrying import copy_carried, lock_carried, remirror
 from dangan.tenants.migrations import apply_schema_migration
 from dangan.tenants.names import quote_ident
@@ -49,8 +50,10 @@ Record = Callable[[str, dict[str, Any]], Awaitable[object]]
 log = structlog.get_logger("dangan.restore")
 
 
-class RestoreError(Exception):
+class RestoreError(DanganError):
     """A restore that cannot go on; the message says why, for an operator to read."""
+
+    code = "CONFLICT"
 
 
 @dataclass(frozen=True)
