@@ -1,6 +1,6 @@
 """``dangan backup run | list | verify``: take a tenant's backup now (progress bar), list
-the catalogue, read a backup back and check every checksum. (``restore`` and ``drill``:
-:mod:`dangan.cli_restore`.) Each run is recorded in the tenant's audit trail."""
+the catalogue, read a backup back and check every checksum (``restore`` and ``drill``:
+:mod:`dangan.cli_restore`). Each is recorded in the tenant's audit trail."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from rich.table import Table
 
 from dangan.backups import writer
 from dangan.backups.catalogue import BackupRecord, list_backups
-from dangan.backups.errors import BackupError
 from dangan.backups.reader import VerifyReport
-from dangan.backups.slots import backup_id, check_backup_id
-from dangan.backups.store import BackupStore, open_backup_store, replica_client
+from dangan.backups.slots import backup_id
+from dangan.backups.store import open_configured_store
 from dangan.backups.verification import verify_and_record
 from dangan.backups.writer import BackupOutcome, BackupProgress
 from dangan.cli_records import attempt, command_log
+from dangan.cli_restore import backup_option, drill, restore
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
@@ -28,6 +28,8 @@ from dangan.tenants.registry import list_tenants
 from dangan.tenants.scope import TenantRef
 
 backup_app = typer.Typer(help="Backups (备份): run, list, verify, restore, drill.")
+backup_app.command("restore")(restore)
+backup_app.command("drill")(drill)
 console = Console()
 # Listings keep their columns whole when piped (a terminal gives its own width).
 wide = Console(width=None if console.is_terminal else 160)
@@ -35,18 +37,6 @@ Tenant = Annotated[str | None, typer.Option(help="The tenant's slug")]
 AllTenants = Annotated[bool, typer.Option("--all", help="Every tenant")]
 OneTenant = Annotated[str, typer.Option(help="The tenant's slug")]
 BackupId = Annotated[str, typer.Option("--backup", help="The backup's id (see `backup list`)")]
-
-
-async def backup_store(settings: Settings, endpoints: Endpoints) -> BackupStore:
-    return await open_backup_store(s3_client(endpoints), settings, replica_client(settings))
-
-
-def backup_option(value: str) -> str:
-    """A backup id given on the command line, checked before anything is started."""
-    try:
-        return check_backup_id(value)
-    except BackupError as exc:
-        raise typer.BadParameter(exc.message, param_hint="--backup") from exc
 
 
 def _size(count: int) -> str:
@@ -70,7 +60,7 @@ def run(tenant: Tenant = None, all_: AllTenants = False) -> None:
 
     async def work(settings: Settings, endpoints: Endpoints) -> list[BackupOutcome]:
         tenants = await list_tenants() if all_ else [await _tenant(tenant or "")]
-        store = await backup_store(settings, endpoints)
+        store = await open_configured_store(settings, endpoints)
         source = ObjectStore(s3_client(endpoints), settings.s3_bucket)
         log = command_log(settings, "backup run")
         outcomes = []
@@ -168,7 +158,7 @@ def verify(
 
     async def work(settings: Settings, endpoints: Endpoints) -> VerifyReport:
         ref = await _tenant(tenant)
-        store = await backup_store(settings, endpoints)
+        store = await open_configured_store(settings, endpoints)
         log = command_log(settings, "backup verify")
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, console=console, transient=True) as bar:

@@ -14,8 +14,9 @@ from minio.error import S3Error
 from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
 
 from dangan.backups.manifest import PREFIX
+from dangan.devstack import Endpoints
 from dangan.settings import Settings
-from dangan.storage import ObjectStore, ensure_locked_bucket
+from dangan.storage import ObjectStore, ensure_locked_bucket, s3_client
 
 
 @dataclass(frozen=True)
@@ -73,3 +74,8 @@ def replica_client(settings: Settings) -> Minio | None:
         secure=settings.backup_replica_secure,
         region="us-east-1",
     )
+
+
+async def open_configured_store(settings: Settings, endpoints: Endpoints) -> BackupStore:
+    """The backup store of the configured S3 (and replica, if one is configured)."""
+    return await open_backup_store(s3_client(endpoints), settings, replica_client(settings))

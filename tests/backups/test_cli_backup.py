@@ -11,8 +11,10 @@ import pytest
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import ObjectStore
-from dangan.tenants.scope import TenantRef
+from dangan.tenants.registry import find_tenant
+from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 from tests.backups.conftest import fill
+from tests.support.tenants import drop_tenant
 from tests.test_cli import DANGAN, cli_env
 
 
@@ -64,3 +66,55 @@ async def test_mistakes_are_named_with_exit_status_2(
     assert bad.returncode == 2 and "is not a backup id" in bad.stderr
     both = dangan(env, "backup", "run")
     assert both.returncode == 2 and "--tenant or --all" in both.stderr
+
+
+async def test_drill_then_restore_after_a_table_is_dropped(
+    env: dict[str, str], tenant: TenantRef, objects: ObjectStore
+) -> None:
+    await fill(tenant, objects, customers=5, files=1)
+    ran = dangan(env, "backup", "run", "--tenant", tenant.slug)
+    backup = ran.stdout.split(f"{tenant.slug}: backup ")[1].split()[0]
+
+    drilled = dangan(env, "backup", "drill", "--tenant", tenant.slug)
+    assert drilled.returncode == 0, drilled.stdout + drilled.stderr
+    assert f"OK: {backup} of {tenant.slug} restores" in drilled.stdout
+
+    async def drop() -> None:
+        await raw_connection().execute("DROP TABLE customer CASCADE")
+
+    await run_in_tenant(tenant, drop)
+    asked = subprocess.run(
+        [str(DANGAN), "backup", "restore", "--tenant", tenant.slug, "--backup", backup],
+        env=env,
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert asked.returncode == 1 and "Aborted" in asked.stdout + asked.stderr
+    assert await find_tenant(tenant.slug) == tenant
+
+    restored = dangan(
+        env, "backup", "restore", "--tenant", tenant.slug, "--backup", backup, "--yes"
+    )
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert f"restored {backup} into {tenant.slug}" in restored.stdout
+    assert f"kept as {tenant.schema_name} until" in restored.stdout
+    live = await find_tenant(tenant.slug)
+    assert live is not None
+
+    async def customers() -> int:
+        return int(await raw_connection().fetchval("SELECT count(*) FROM customer"))
+
+    assert await run_in_tenant(live, customers) == 5
+
+    copy = f"{tenant.slug}_copy"
+    try:
+        beside = dangan(
+            env, "backup", "restore", "--tenant", tenant.slug, "--backup", backup, "--as", copy
+        )
+        assert beside.returncode == 0, beside.stdout + beside.stderr
+        made = await find_tenant(copy)
+        assert made is not None and await run_in_tenant(made, customers) == 5
+    finally:
+        await drop_tenant(copy)
