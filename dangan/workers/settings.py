@@ -18,6 +18,7 @@ from arq.worker import Worker, func
 from dangan import database
 from dangan.audit.checkpoints import open_checkpoint_store
 from dangan.authz.store import load_policies
+from dangan.backups.store import open_configured_store
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, s3_client
@@ -36,6 +37,7 @@ from dangan.workers.jobs import (
     tenant_census,
 )
 from dangan.workers.rating import nightly_ratings, rate_tenant_customers
+from dangan.workers.restores import drop_retired_schemas, restore_drills
 
 FUNCTIONS = [
     func(tenant_census, max_tries=3),
@@ -65,6 +67,7 @@ def build_worker(
         ctx["s3"] = s3_client(endpoints)
         ctx["objects"] = ObjectStore(ctx["s3"], settings.s3_bucket)
         ctx["audit_checkpoints"] = await open_checkpoint_store(ctx["s3"], settings)
+        ctx["backups"] = await open_configured_store(settings, endpoints)
         load_policies(settings)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -108,6 +111,21 @@ def build_worker(
                 minute=set(range(60)),  # every minute
                 unique=True,
                 timeout=3600,
+            ),
+            cron(
+                restore_drills,
+                name=f"cron:{settings.redis_namespace}:restore_drills",
+                hour={4},
+                minute={30},
+                unique=True,
+                timeout=6 * 3600,
+            ),
+            cron(
+                drop_retired_schemas,
+                name=f"cron:{settings.redis_namespace}:drop_retired_schemas",
+                hour={5},
+                minute={10},
+                unique=True,
             ),
             cron(
                 audit_retention,
