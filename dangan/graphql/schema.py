@@ -21,6 +21,7 @@ from dangan.graphql.customers.mutations.update_customer import update_customer
 from dangan.graphql.customers.queries import customer, customers_connection
 from dangan.graphql.execution import BulkLeafExecutor
 from dangan.graphql.records import mutations as records
+from dangan.graphql.retention import resolvers as retention_api
 from dangan.graphql.sharing import resolvers as sharing
 from dangan.graphql.viewer import login, me
 
@@ -50,6 +51,11 @@ class Query:
     compliance_report = strawberry.field(resolver=compliance_api.compliance_report)
     audit_events = strawberry.field(resolver=audit_api.audit_events)
     customer_access_log = strawberry.field(resolver=audit_api.customer_access_log)
+    retention_rules = strawberry.field(resolver=retention_api.retention_rules)
+    retention_candidates = strawberry.field(resolver=retention_api.retention_candidates)
+    legal_holds = strawberry.field(resolver=retention_api.legal_holds)
+    destruction_records = strawberry.field(resolver=retention_api.destruction_records)
+    retention_preview = strawberry.field(resolver=retention_api.retention_preview)
 
 
 @strawberry.type
@@ -113,6 +119,12 @@ class Mutation:
     set_alarm_settings = strawberry.mutation(resolver=alarms_api.set_alarm_settings)
     export_compliance_report = strawberry.mutation(resolver=compliance_api.export_compliance_report)
     export_audit_events = strawberry.mutation(resolver=audit_api.export_audit_events)
+    set_retention_rule = strawberry.mutation(resolver=retention_api.set_retention_rule)
+    approve_retention_candidates = strawberry.mutation(
+        resolver=retention_api.approve_retention_candidates
+    )
+    place_legal_hold = strawberry.mutation(resolver=retention_api.place_legal_hold)
+    release_legal_hold = strawberry.mutation(resolver=retention_api.release_legal_hold)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and
