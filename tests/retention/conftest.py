@@ -3,6 +3,7 @@ counted by other tests), with staff of every role, and helpers to age its data."
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ import pytest
 
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
-from dangan.storage import ObjectStore, s3_client
+from dangan.storage import ObjectStore, ensure_bucket, s3_client
 from tests.retention.support import Scratch, make_scratch
 from tests.support.tenants import drop_tenant
 from tests.support.world import World
@@ -28,5 +29,8 @@ async def scratch(world: World, settings: Settings) -> AsyncIterator[Scratch]:
 
 
 @pytest.fixture
-def objects(settings: Settings, endpoints: Endpoints) -> ObjectStore:
-    return ObjectStore(s3_client(endpoints), settings.s3_bucket)
+async def objects(settings: Settings, endpoints: Endpoints) -> ObjectStore:
+    """The bucket of attachments (made here when no app has made it yet)."""
+    client = s3_client(endpoints)
+    await asyncio.to_thread(ensure_bucket, client, settings.s3_bucket)
+    return ObjectStore(client, settings.s3_bucket)

@@ -3,6 +3,7 @@ aged in SQL (a test can't wait three years), and runs of the purge."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,8 @@ import orjson
 
 from dangan.audit.actions import ActionLog
 from dangan.demo.seed import DEMO_STAFF
+from dangan.services.api_keys import create_app
+from dangan.services.attachments.uploads import object_key, staging_key
 from dangan.services.callers import Caller
 from dangan.services.customers import create_customer
 from dangan.services.people import Person, caller_for, create_user
@@ -31,6 +34,7 @@ class Scratch:
     settings: Settings
     people: dict[str, Person] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    app_key: str = ""  # a partner app with customers:read and customers:write
 
     @property
     def slug(self) -> str:
@@ -87,7 +91,9 @@ class Scratch:
             uid,
             age,
         )
-        await self.sql("UPDATE customer_change SET at = at - $2::interval WHERE customer_id = $1", uid, age)
+        await self.sql(
+            "UPDATE customer_change SET at = at - $2::interval WHERE customer_id = $1", uid, age
+        )
 
     async def communication(self, customer: uuid.UUID, occurred_at: datetime) -> uuid.UUID:
         """A communication (with its change record, as the API writes one)."""
@@ -186,8 +192,32 @@ async def make_scratch(slug: str, settings: Settings) -> Scratch:
         scratch.tokens[who] = issue_token(
             person.identity_id, slug, secret=settings.secret_key, ttl_seconds=3600
         ).token
+    scratch.app_key = (
+        await create_app(scratch.ref, "partner", ["customers:read", "customers:write"])
+    ).key
     return scratch
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+async def attach(scratch: Scratch, objects: ObjectStore, customer: uuid.UUID) -> str:
+    """A stored attachment of ``customer``: its row and its file in S3 (plus a stale
+    upload at its staging key); returns the object key."""
+    attachment = uuid.uuid4()
+    key = object_key(scratch.slug, customer, attachment)
+    content = b"%PDF-1.4 contract scan"
+    await objects.put_bytes(key, content, "application/pdf")
+    await objects.put_bytes(staging_key(key), content, "application/pdf")
+    await scratch.sql(
+        "INSERT INTO attachment (id, customer_id, category, filename, content_type, size_bytes,"
+        " sha256, object_key, status, stored_at) VALUES ($1, $2, 'CONTRACT_SCAN', '合同.pdf',"
+        " 'application/pdf', $3, $4, $5, 'STORED', now())",
+        attachment,
+        customer,
+        len(content),
+        hashlib.sha256(content).hexdigest(),
+        key,
+    )
+    return key

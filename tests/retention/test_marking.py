@@ -82,14 +82,16 @@ async def test_a_candidate_whose_reason_went_away_is_unmarked_with_that_reason(
         scratch.tokens["sales"],
         """mutation($id: ID!, $input: CommunicationInput!) {
              addCommunication(customerId: $id, input: $input) { id } }""",
-        {"id": str(idle), "input": {"channel": "CALL", "occurredAt": now().isoformat(),
-                                    "summary": "客户回电"}},
+        {
+            "id": str(idle),
+            "input": {"channel": "CALL", "occurredAt": now().isoformat(), "summary": "客户回电"},
+        },
     )
     reply.ok()
     reply = await api.post(
         scratch.slug,
         scratch.tokens["admin"],
-        "mutation($id: ID!) { setCustomerStatus(id: $id, status: ACTIVE, reason: \"重新合作\") { status } }",
+        'mutation($id: ID!) { setCustomerStatus(id: $id, status: ACTIVE, reason: "重新合作") { status } }',
         {"id": str(invalid)},
     )
     reply.ok()
@@ -143,7 +145,11 @@ async def test_owners_read_their_notices_and_nobody_else_s(
     assert await seen("auditor") == {str(mine), str(theirs)}
     assert await seen("admin", mine=True) == set()  # owns none of them
     assert await seen("manager") == {str(mine), str(theirs)}  # their department's customers
-    app = await api.post(scratch.slug, None, CANDIDATES)
-    assert app.codes == ["UNAUTHENTICATED"]
-    bad = await api.post(scratch.slug, scratch.tokens["auditor"], CANDIDATES, {"filter": {"rule": "everything"}})
+    app = await api.post(scratch.slug, scratch.app_key, CANDIDATES)
+    assert app.codes == ["FORBIDDEN"]
+    anonymous = await api.post(scratch.slug, None, CANDIDATES)
+    assert anonymous.codes == ["UNAUTHENTICATED"]
+    bad = await api.post(
+        scratch.slug, scratch.tokens["auditor"], CANDIDATES, {"filter": {"rule": "everything"}}
+    )
     assert bad.codes == ["BAD_USER_INPUT"] and bad.errors[0]["extensions"]["field"] == "rule"

@@ -37,8 +37,8 @@ FROM = (
 
 def _text(raw: str, name: str) -> str:
     cleaned = " ".join(raw.split())
-    if not 5 <= len(cleaned) <= 500:
-        raise BadUserInput(f"{name} must be 5 to 500 characters", field=name)
+    if not 2 <= len(cleaned) <= 500:
+        raise BadUserInput(f"{name} must be 2 to 500 characters", field=name)
     return cleaned
 
 

@@ -72,7 +72,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE TABLE legal_hold (
             id             bigserial PRIMARY KEY,
             customer_id    uuid NOT NULL REFERENCES customer(id) ON DELETE CASCADE,
-            reason         text NOT NULL CHECK (length(reason) BETWEEN 5 AND 500),
+            reason         text NOT NULL CHECK (length(reason) BETWEEN 2 AND 500),
             placed_by      integer NOT NULL,
             placed_at      timestamptz NOT NULL DEFAULT now(),
             released_by    integer,
