@@ -114,7 +114,8 @@ async def test_an_invalid_customer_goes_whole_after_the_grace_period_with_its_re
     assert record["customer_hash"] == subject_hash(secret, gone)
     assert record["subject_hashes"] == [subject_hash(secret, gone), subject_hash(secret, merged)]
     assert str(gone) not in repr(record) and "旧无效" not in repr(record)
-    assert record["as_of"] == clock and record["origin"] == "job"
+    assert record["as_of"] == clock and record["operator_clock"] is True  # (a test's clock)
+    assert record["origin"] == "job"
     assert abs(record["destroyed_at"] - now()) < timedelta(minutes=1)
     assert record["approved_by"] is None and record["operator"] is None
     assert record["record_hash"] == content_hash(record["id"], record)

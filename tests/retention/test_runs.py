@@ -154,7 +154,7 @@ async def test_the_nightly_cron_runs_each_tenant_once_a_day(
         await pool.aclose()
     assert not await scratch.exists("customer", ids["invalid"])
     (record,) = await scratch.records()
-    assert record["origin"] == "job"
+    assert record["origin"] == "job" and record["operator_clock"] is False
 
 
 async def test_dangan_purge_run_lists_then_destroys(
@@ -194,7 +194,7 @@ async def test_dangan_purge_run_lists_then_destroys(
     assert not await scratch.exists("customer", ids["invalid"])
     (record,) = await scratch.records()
     assert record["origin"] == "cli" and record["operator"] == os_user()
-    assert record["as_of"] == datetime.fromisoformat(later)
+    assert record["as_of"] == datetime.fromisoformat(later) and record["operator_clock"]
     (event,) = await scratch.events("purge.destroy")
     assert event["operation_type"] == "cli"
     assert event["variables"]["command"] == "dangan purge run"

@@ -154,8 +154,10 @@ class DestructionRecord:
     approved_by_name: str | None
     approved_at: datetime | None
     as_of: datetime = strawberry.field(
-        description="The clock the rules were read by (differs from destroyedAt only when an"
-        " operator ran dangan purge run --now)"
+        description="The clock the rules were read by: the run's start, or an operator's"
+    )
+    operator_clock: bool = strawberry.field(
+        description="asOf was given by an operator (dangan purge run --now), not the time"
     )
     destroyed_at: datetime
     origin: str = strawberry.field(description="job (nightly) or cli (dangan purge run)")

@@ -167,11 +167,16 @@ async def _approver(rows: Sequence[Any]) -> tuple[int | None, str | None, dateti
 
 
 async def destroy_group(
-    group: DueGroup, as_of: datetime, purger: Purger | None, *, dry_run: bool
+    group: DueGroup,
+    as_of: datetime,
+    purger: Purger | None,
+    *,
+    dry_run: bool,
+    operator_clock: bool = False,
 ) -> GroupOutcome:
     """Check the group again and destroy what still falls due, with its record, in the
     open transaction (``dry_run``: say what would go, change nothing; no ``purger``
-    needed)."""
+    needed). ``operator_clock``: ``as_of`` is an operator's, not the time of the run."""
     if purger is None and not dry_run:
         raise ValueError("destroying needs a purger (who destroys, for the record)")
     outcome = GroupOutcome(group=group, status="gone")
@@ -236,6 +241,7 @@ async def destroy_group(
         approved_by_name=approver,
         approved_at=approved_at,
         as_of=as_of,
+        operator_clock=operator_clock,
         destroyed_at=await conn.fetchval("SELECT now()"),
         origin=purger.origin,
         operator=purger.operator,

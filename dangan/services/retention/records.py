@@ -3,8 +3,8 @@ changed after.
 
 A record says which rule destroyed what (record type, counts of rows by table), why,
 who approved it where the rule asks for an approval, the clock the rules were read
-against (``as_of``; it differs from ``destroyed_at`` only when an operator ran
-``dangan purge run --now``), when, and by what (the nightly job, or the command and the
+against (``as_of``: the run's start, or an operator's clock given to ``dangan purge run
+--now``, which ``operator_clock`` says), when, and by what (the nightly job, or the command and the
 operating-system user). It names nothing it destroyed: ids appear only as keyed hashes
 (``hmac:…``, the audit trail's key, :func:`dangan.audit.redaction.keyed_hash`), enough
 to answer "was this customer destroyed?" for someone who holds the id, useless to anyone
@@ -38,7 +38,8 @@ from dangan.tenants.scope import raw_connection
 DESTROY_ACTION = "purge.destroy"
 COLUMNS = (
     "id, rule, record_type, reason, counts, customer_hash, subject_hashes, marked_at, due_at,"
-    " approved_by, approved_by_name, approved_at, as_of, destroyed_at, origin, operator,"
+    " approved_by, approved_by_name, approved_at, as_of, operator_clock, destroyed_at, origin,"
+    " operator,"
     " record_hash, audit_seq"
 )
 
@@ -66,6 +67,7 @@ class Destruction:
     approved_by_name: str | None
     approved_at: datetime | None
     as_of: datetime
+    operator_clock: bool  # as_of was an operator's (dangan purge run --now), not the time
     destroyed_at: datetime
     origin: str  # job or cli
     operator: str | None  # the command's OS user
@@ -91,6 +93,7 @@ def content_hash(record_id: int, values: Mapping[str, Any]) -> str:
         "approvedByName": values["approved_by_name"],
         "approvedAt": _when(values["approved_at"]),
         "asOf": _when(values["as_of"]),
+        "operatorClock": values["operator_clock"],
         "destroyedAt": _when(values["destroyed_at"]),
         "origin": values["origin"],
         "operator": values["operator"],
@@ -117,15 +120,16 @@ async def write_record(destruction: Destruction, log: ActionLog) -> int:
             "counts": dict(destruction.counts),
             "recordHash": digest,
             "asOf": _when(destruction.as_of),
+            "operatorClock": destruction.operator_clock,
             "approvedBy": destruction.approved_by,
         },
     )
     await conn.execute(
         "INSERT INTO destruction_record (id, rule, record_type, reason, counts, customer_hash,"
         " subject_hashes, marked_at, due_at, approved_by, approved_by_name, approved_at,"
-        " as_of, destroyed_at, origin, operator, record_hash, audit_seq)"
+        " as_of, operator_clock, destroyed_at, origin, operator, record_hash, audit_seq)"
         " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-        " $16, $17, $18)",
+        " $16, $17, $18, $19)",
         record_id,
         destruction.rule,
         destruction.record_type,
@@ -139,6 +143,7 @@ async def write_record(destruction: Destruction, log: ActionLog) -> int:
         destruction.approved_by_name,
         destruction.approved_at,
         destruction.as_of,
+        destruction.operator_clock,
         destruction.destroyed_at,
         destruction.origin,
         destruction.operator,

@@ -132,7 +132,9 @@ async def run_retention(
         for done, group in enumerate(due, start=1):
 
             async def destroy(group: DueGroup = group) -> GroupOutcome:
-                return await destroy_group(group, clock, purger, dry_run=False)
+                return await destroy_group(
+                    group, clock, purger, dry_run=False, operator_clock=as_of is not None
+                )
 
             outcome = await run_in_tenant(tenant, destroy)
             report.add(outcome)

@@ -125,6 +125,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             approved_by_name text,
             approved_at      timestamptz,
             as_of            timestamptz NOT NULL,
+            operator_clock   boolean NOT NULL,
             destroyed_at     timestamptz NOT NULL,
             origin           text NOT NULL CHECK (origin IN ('job', 'cli')),
             operator         text,
