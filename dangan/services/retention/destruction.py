@@ -271,7 +271,7 @@ async def _any_held(customer_ids: Sequence[uuid.UUID]) -> bool:
 
 
 def _reason(rule: RetentionRule, record_type: str, ready: Sequence[Any]) -> str:
-    terms = f"rule {rule.rule}: {rule.retention_months} months, {rule.grace_days} days' notice"
+    terms = f"rule {rule.rule}: {rule.period}, {rule.grace_days} days' notice"
     if record_type == "communication":
         first = min(row["basis_at"] for row in ready).date().isoformat()
         last = max(row["basis_at"] for row in ready).date().isoformat()

@@ -107,9 +107,7 @@ async def explain_stale(rule: RetentionRule, candidates: Sequence[Any]) -> dict[
             day = state["basis_at"].date().isoformat()
             reasons[candidate["record_id"]] = query.moved.format(day=day)
         else:
-            reasons[candidate["record_id"]] = (
-                f"the rule now keeps {what}s {rule.retention_months} months"
-            )
+            reasons[candidate["record_id"]] = f"the rule now keeps {what}s {rule.period}"
     return reasons
 
 

@@ -24,12 +24,11 @@ MAX_GRACE_DAYS = 365
 
 @dataclass(frozen=True)
 class RuleSpec:
-    """What a rule applies to (``{months}`` filled in) and what it destroys."""
+    """What a rule applies to (``{months}``: the retention in words) and what it destroys."""
 
     code: str
     record_type: str  # customer, communication or share_request
     applies_to: str
-    default_months: int
 
 
 RULE_SPECS: dict[str, RuleSpec] = {
@@ -38,32 +37,28 @@ RULE_SPECS: dict[str, RuleSpec] = {
         RuleSpec(
             "invalid_customers",
             "customer",
-            "customers whose status has been INVALID for {months} months: the customer"
-            " with every record, change and attachment it holds",
-            36,
+            "customers whose status has been INVALID for {months}: the customer with every"
+            " record, change and attachment it holds",
         ),
         RuleSpec(
             "inactive_potential_customers",
             "customer",
             "potential customers (kind or tier POTENTIAL, status ACTIVE or EXPIRED) with no"
-            " activity — change, communication, purchase, opportunity, contract, payment,"
-            " need, complaint, survey or attachment — for {months} months: the customer"
-            " with everything it holds",
-            24,
+            " activity — change, communication, purchase, opportunity, contract, payment, contact,"
+            " need, complaint, survey or attachment — for {months}: the customer with"
+            " everything it holds",
         ),
         RuleSpec(
             "communication_records",
             "communication",
-            "communication records that took place {months} months ago or more (and their"
-            " change records); the customer stays",
-            60,
+            "communication records that took place {months} ago or more (and their change"
+            " records); the customer stays",
         ),
         RuleSpec(
             "expired_share_grants",
             "share_request",
-            "share requests whose end date passed {months} months ago (approved and"
-            " expired, revoked, rejected or never decided), with their history",
-            12,
+            "share requests whose end date passed {months} ago (approved and expired,"
+            " revoked, rejected or never decided), with their history",
         ),
     )
 }
@@ -84,8 +79,13 @@ class RetentionRule:
         return RULE_SPECS[self.rule]
 
     @property
+    def period(self) -> str:
+        """The retention in words: ``1 month``, ``36 months``."""
+        return f"{self.retention_months} month{'s' if self.retention_months != 1 else ''}"
+
+    @property
     def description(self) -> str:
-        return self.spec.applies_to.format(months=self.retention_months)
+        return self.spec.applies_to.format(months=self.period)
 
     @classmethod
     def from_row(cls, row: Any) -> RetentionRule:
