@@ -136,7 +136,10 @@ async def legal_holds(
         await has_retention_right(caller, "can_manage_legal_holds")
         or await has_retention_right(caller, "can_read_destruction_records")
     ):
-        await check_retention_right(caller, "can_manage_legal_holds")
+        raise Forbidden(
+            "your access does not allow reading legal holds (policy rules"
+            " can_manage_legal_holds, can_read_destruction_records)"
+        )
     if not 1 <= first <= MAX_HOLDS:
         raise BadUserInput(f"first must be between 1 and {MAX_HOLDS}", field="first")
     if offset < 0:

@@ -64,6 +64,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             WHERE status = 'marked';
         CREATE INDEX retention_candidate_customer ON retention_candidate (customer_id);
         CREATE INDEX retention_candidate_record ON retention_candidate (record_id);
+        -- What the communication_records rule looks for every night, without a scan.
+        CREATE INDEX communication_occurred ON communication (occurred_at);
 
         -- 法律保全: a customer under a legal hold is neither marked nor destroyed, nor any of
         -- its communications or the share requests that name it. One active hold per
