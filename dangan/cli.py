@@ -23,6 +23,7 @@ from dangan.cli_backup import backup_app
 from dangan.cli_config import check_configuration
 from dangan.cli_customers import customers_app
 from dangan.cli_policy import policy_app
+from dangan.cli_purge import purge_app
 from dangan.cli_rating import rating_app
 from dangan.cli_records import attempt, command_log
 from dangan.devstack import DevStack, Endpoints, stack_endpoints
@@ -60,6 +61,7 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(audit_app, name="audit")
 app.add_typer(alarms_app, name="alarms")
 app.add_typer(backup_app, name="backup")
+app.add_typer(purge_app, name="purge")
 console = Console()
 err = Console(stderr=True)
 

@@ -18,7 +18,9 @@ Fields expect ``full``, ``masked`` or ``hidden`` (a customer the actor can't rea
 nothing); actions (``read``, ``edit``, ``approve_share``, ``approve_change``, ``reveal
 <field>``, ``approval <field>`` — a change to it waits for approval, ``read_audit`` — the
 actor may read the audit trail, whatever the customer) expect ``true`` or ``false``; so
-do rules about the actor alone (``compliance_report``: ``can_read_compliance_report``).
+do rules about the actor alone (``compliance_report``: ``can_read_compliance_report``;
+``manage_retention``, ``manage_legal_holds``, ``approve_purge``,
+``read_destruction_records``: the rules of ``policies/retention.polar``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import yaml
 from dangan.authz.adapter import PolicyError
 from dangan.authz.engine import READ_AUDIT, PolicyEngine
 from dangan.authz.evaluate import decide
+from dangan.authz.retention import RETENTION_CHECKS
 from dangan.authz.subjects import Actor, DepartmentLink, PartnerApp, ShareGrant, User
 from dangan.models.archive import CUSTOMER_FIELDS
 
@@ -39,7 +42,10 @@ ACTIONS = ("read", "edit", "approve_share", "approve_change")
 FIELD_ACTIONS = ("reveal", "approval")
 OUTCOMES = ("full", "masked", "hidden")
 # Checks of rules about the actor alone → the rule.
-ACTOR_RULES = {"compliance_report": "can_read_compliance_report"}
+ACTOR_RULES: dict[str, str] = {
+    "compliance_report": "can_read_compliance_report",
+    **RETENTION_CHECKS,
+}
 
 
 @dataclass(frozen=True)

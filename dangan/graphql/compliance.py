@@ -210,6 +210,34 @@ class ComplianceBackups:
     )
 
 
+@strawberry.type(description="One retention rule's destructions and candidates")
+class ComplianceRetentionRule:
+    rule: str
+    destructions: int = strawberry.field(description="Destruction records written")
+    records_destroyed: int = strawberry.field(
+        description="Customers, communications or share requests destroyed"
+    )
+    approved: int = strawberry.field(description="Destructions approved before they ran")
+    operator_clock: int = strawberry.field(
+        description="Destructions run with an operator's clock (dangan purge run --now)"
+    )
+    marked: int
+    unmarked: int
+    pending_now: int
+    awaiting_approval_now: int
+
+
+@strawberry.type(description="定期清理: retention purges and legal holds")
+class ComplianceRetention:
+    by_rule: list[ComplianceRetentionRule]
+    holds_placed: int
+    holds_released: int
+    holds_active_at_end: int
+    files_pending_now: int = strawberry.field(
+        description="Attachment files of destroyed customers still to remove from S3"
+    )
+
+
 @strawberry.type(description="合规审查: counts and names of staff and fields, never customer data")
 class ComplianceReport:
     tenant: str
@@ -226,6 +254,7 @@ class ComplianceReport:
     alerts: ComplianceAlerts
     policies: CompliancePolicies
     backups: ComplianceBackups
+    retention: ComplianceRetention
     audit_chain: ComplianceAuditChain
 
     @classmethod
@@ -257,6 +286,13 @@ class ComplianceReport:
                 changes=[_copy(CompliancePolicyChange, c) for c in report.policies.changes],
             ),
             backups=_copy(ComplianceBackups, report.backups),
+            retention=ComplianceRetention(
+                by_rule=[_copy(ComplianceRetentionRule, r) for r in report.retention.by_rule],
+                holds_placed=report.retention.holds_placed,
+                holds_released=report.retention.holds_released,
+                holds_active_at_end=report.retention.holds_active_at_end,
+                files_pending_now=report.retention.files_pending_now,
+            ),
             audit_chain=_copy(ComplianceAuditChain, report.audit_chain),
         )
 
@@ -286,8 +322,8 @@ async def _checkpoints(info: Info) -> CheckpointStore:
 
 async def compliance_report(info: Info, from_: From, to: To) -> ComplianceReport:
     """The tenant's compliance report for [from, to): activity by role and actor,
-    approvals, exports, shares, reveals, alerts, policy changes, backups, the audit
-    chain."""
+    approvals, exports, shares, reveals, alerts, policy changes, backups, retention
+    purges and legal holds, the audit chain."""
     caller = info.context.require_caller()
     report = await compliance.compliance_report(caller, from_, to, await _checkpoints(info))
     return ComplianceReport.from_report(report)

@@ -22,6 +22,7 @@ from dangan.graphql.customers.mutations.update_customer import update_customer
 from dangan.graphql.customers.queries import customer, customers_connection
 from dangan.graphql.execution import BulkLeafExecutor
 from dangan.graphql.records import mutations as records
+from dangan.graphql.retention import resolvers as retention_api
 from dangan.graphql.sharing import resolvers as sharing
 from dangan.graphql.viewer import login, me
 
@@ -53,6 +54,11 @@ class Query:
     customer_access_log = strawberry.field(resolver=audit_api.customer_access_log)
     backups = strawberry.field(resolver=backups_api.backups_list)
     backup_runs = strawberry.field(resolver=backups_api.backup_runs)
+    retention_rules = strawberry.field(resolver=retention_api.retention_rules)
+    retention_candidates = strawberry.field(resolver=retention_api.retention_candidates)
+    legal_holds = strawberry.field(resolver=retention_api.legal_holds)
+    destruction_records = strawberry.field(resolver=retention_api.destruction_records)
+    retention_preview = strawberry.field(resolver=retention_api.retention_preview)
 
 
 @strawberry.type
@@ -116,6 +122,12 @@ class Mutation:
     set_alarm_settings = strawberry.mutation(resolver=alarms_api.set_alarm_settings)
     export_compliance_report = strawberry.mutation(resolver=compliance_api.export_compliance_report)
     export_audit_events = strawberry.mutation(resolver=audit_api.export_audit_events)
+    set_retention_rule = strawberry.mutation(resolver=retention_api.set_retention_rule)
+    approve_retention_candidates = strawberry.mutation(
+        resolver=retention_api.approve_retention_candidates
+    )
+    place_legal_hold = strawberry.mutation(resolver=retention_api.place_legal_hold)
+    release_legal_hold = strawberry.mutation(resolver=retention_api.release_legal_hold)
 
 
 # The endpoint parses and validates every document before it gets here (with limits and

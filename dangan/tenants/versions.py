@@ -18,6 +18,7 @@ from dangan.tenants.ddl import (
     audit_retention,
     platform,
     profiles,
+    retention,
 )
 
 PLATFORM_MIGRATIONS: tuple[Migration, ...] = platform.MIGRATIONS
@@ -28,6 +29,7 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
     *audit_reading.MIGRATIONS,
     *alarms.MIGRATIONS,
     *audit_retention.MIGRATIONS,
+    *retention.MIGRATIONS,
 )
 
 LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version

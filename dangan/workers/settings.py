@@ -38,6 +38,7 @@ from dangan.workers.jobs import (
 )
 from dangan.workers.rating import nightly_ratings, rate_tenant_customers
 from dangan.workers.restores import drop_retired_schemas, restore_drills
+from dangan.workers.retention import nightly_retention, run_tenant_retention
 
 FUNCTIONS = [
     func(tenant_census, max_tries=3),
@@ -46,6 +47,7 @@ FUNCTIONS = [
     func(export_customers, max_tries=MAX_TRIES, timeout=3600),
     func(rate_tenant_customers, max_tries=5, timeout=3600),
     func(prune_audit_trail, max_tries=3, timeout=3600),
+    func(run_tenant_retention, max_tries=3, timeout=3600),
 ]
 
 
@@ -132,6 +134,13 @@ def build_worker(
                 name=f"cron:{settings.redis_namespace}:audit_retention",
                 hour={3},
                 minute={45},
+                unique=True,
+            ),
+            cron(
+                nightly_retention,
+                name=f"cron:{settings.redis_namespace}:nightly_retention",
+                hour={4},
+                minute={15},
                 unique=True,
             ),
         ],

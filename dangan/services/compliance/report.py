@@ -3,12 +3,12 @@ sections.
 
 Each section is a small module with one async function (period → a dataclass with a
 ``tables()`` method): what the activity was by role and by actor, changes and approvals,
-exports, shares, reveals, alerts, policy changes, backups, and the audit chain verified
-now. They run one after another inside the open tenant transaction, so nothing outside
-the tenant's schema is ever read. To add a section: write its module, add a field to
-:class:`ComplianceReport` and to :meth:`sections`, one
-line in :func:`build_report`, and its GraphQL type — the CSV and the printable page
-follow from ``tables()``.
+exports, shares, reveals, alerts, policy changes, backups, retention purges and legal
+holds, and the audit chain verified now. They run one after another inside the open
+tenant transaction, so nothing outside the tenant's schema is ever read. To add a
+section: write its module, add a field to :class:`ComplianceReport` and to
+:meth:`sections`, one line in :func:`build_report`, and its GraphQL type — the CSV and
+the printable page follow from ``tables()``.
 
 The report holds counts and the names of staff, apps and fields — never a customer's
 data, a share's purpose, a reveal's reason or an export's conditions.
@@ -29,6 +29,7 @@ from dangan.services.compliance.backups import BackupSection, backup_section
 from dangan.services.compliance.integrity import ChainSection, chain_section
 from dangan.services.compliance.period import Period, check_period
 from dangan.services.compliance.policy_changes import PolicySection, policy_section
+from dangan.services.compliance.retention import RetentionSection, retention_section
 from dangan.services.compliance.tables import Table
 from dangan.services.compliance.workflows import (
     ChangeCounts,
@@ -68,6 +69,7 @@ class ComplianceReport:
     alerts: AlertSection
     policies: PolicySection
     backups: BackupSection
+    retention: RetentionSection
     audit_chain: ChainSection
 
     def sections(self) -> list[Section]:
@@ -82,6 +84,7 @@ class ComplianceReport:
             self.alerts,
             self.policies,
             self.backups,
+            self.retention,
         ]
 
     def tables(self) -> list[Table]:
@@ -111,6 +114,7 @@ async def build_report(
         alerts=await alerts_section(period),
         policies=await policy_section(period),
         backups=await backup_section(period),
+        retention=await retention_section(period),
         audit_chain=await chain_section(checkpoints),
     )
 

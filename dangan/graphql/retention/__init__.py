@@ -1,0 +1,1 @@
+"""Retention purges in the API (定期清理, 销毁须登记)."""
