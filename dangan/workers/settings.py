@@ -29,6 +29,7 @@ from dangan.workers.audit import (
     index_audit_access,
     prune_audit_trail,
 )
+from dangan.workers.backup_keeping import backup_upkeep, keep_tenant_backups
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -44,7 +45,10 @@ FUNCTIONS = [
     func(export_customers, max_tries=MAX_TRIES, timeout=3600),
     func(rate_tenant_customers, max_tries=5, timeout=3600),
     func(prune_audit_trail, max_tries=3, timeout=3600),
+    func(keep_tenant_backups, max_tries=3, timeout=3600),
 ]
+# The backups' upkeep (pruning, pending replicas) starts this long after the backups.
+UPKEEP_AFTER_HOURS = 3
 
 
 def build_worker(
@@ -108,6 +112,13 @@ def build_worker(
                 minute=set(range(60)),  # every minute
                 unique=True,
                 timeout=3600,
+            ),
+            cron(
+                backup_upkeep,
+                name=f"cron:{settings.redis_namespace}:backup_upkeep",
+                hour={(settings.backup_hour + UPKEEP_AFTER_HOURS) % 24},
+                minute={settings.backup_minute},
+                unique=True,
             ),
             cron(
                 audit_retention,
