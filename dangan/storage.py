@@ -240,9 +240,9 @@ class ObjectStore:
         in force is read first: a lock is never shortened (some S3 servers, moto among
         them, let a governance lock be shortened without being asked to bypass it)."""
         info = await self.stat(key, version_id)
-        if info is not None and info.locked_until is not None:
-            if datetime.fromisoformat(info.locked_until) >= until:
-                return False
+        held = info.locked_until if info is not None else None
+        if held is not None and datetime.fromisoformat(held) >= until:
+            return False
         await self.extend_lock(key, version_id, mode=mode, until=until)
         return True
 

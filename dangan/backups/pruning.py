@@ -233,18 +233,21 @@ async def _lock(
     replica: _Bucket | None,
     report: PruneReport,
 ) -> None:
-    """Lock a kept backup's objects until its keep-until (the replica's first: the
-    catalogue's ``locked_until`` then holds for both)."""
+    """Lock a kept backup's objects until its keep-until, in the main bucket and on the
+    replica once copied there. The catalogue's ``locked_until`` (which spares the next
+    runs the work) is moved only when both are done: what failed is tried again."""
     if record.locked_until is not None and record.locked_until >= keeper.until:
         return
     buckets = [main] if main.lock_mode else []
-    if replica is not None and replica.lock_mode and record.replicated_at is not None:
-        buckets.insert(0, replica)
+    on_replica = store.replica_lock_mode is not None and record.replicated_at is not None
+    if on_replica and replica is not None:
+        buckets.append(replica)
     if not buckets:
         return
     if report.dry_run:
         report.locked[keeper.id] = keeper.until
         return
+    done = not on_replica or replica is not None  # an unreachable replica: next time
     for bucket in buckets:
         mode = bucket.lock_mode or ""
         try:
@@ -258,8 +261,9 @@ async def _lock(
             report.problems.append(
                 f"{keeper.id}: not locked in the {bucket.name} bucket: {_reason(exc)}"
             )
-            return
-    report.locked[keeper.id] = keeper.until
+            done = False
+    if done:
+        report.locked[keeper.id] = keeper.until
 
 
 async def _named(

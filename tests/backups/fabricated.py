@@ -37,15 +37,19 @@ async def fabricate(
     *,
     locked_for: timedelta | None = None,
     catalogued: bool = True,
+    data: bytes | None = None,
 ) -> Manifest:
     """A complete backup ``backup`` finished at ``finished_at``; its objects locked for
-    ``locked_for`` from now (None: not locked); in the catalogue unless told not."""
+    ``locked_for`` from now (None: not locked); in the catalogue unless told not; its
+    ``data`` object holds ``data`` if given (a few bytes otherwise)."""
     data_key = await tenant_data_key(settings, tenant)
     prefix = backup_prefix(tenant.slug, backup)
     until = datetime.now(UTC) + locked_for if locked_for is not None else None
     entries = {}
     for name in ("data", "attachments"):
         content = f"{name} of {tenant.slug}/{backup} {uuid.uuid4()}".encode()
+        if name == "data" and data is not None:
+            content = data
         version = await asyncio.to_thread(put, store.objects, prefix + name, content)
         if until is not None and store.lock_mode:
             await store.objects.extend_lock(
@@ -96,4 +100,9 @@ async def action_events(tenant: TenantRef, action: str) -> list[dict[str, Any]]:
             "SELECT request_id FROM audit_event WHERE $1 = ANY(actions) ORDER BY seq", action
         ),
     )
-    return [event for row in rows for event in await events_of(tenant, row["request_id"])]
+    found: dict[int, dict[str, Any]] = {}
+    for row in rows:  # a request id may have other events too (backup.run, backup.replicate)
+        for event in await events_of(tenant, row["request_id"]):
+            if action in event["actions"]:
+                found[event["seq"]] = event
+    return [found[seq] for seq in sorted(found)]
