@@ -145,10 +145,11 @@ async def prune_backups(
         )
         if not rows[0]["ok"]:
             raise PruneBusy(f"a prune of {tenant.slug}'s backups is already running")
+        # The catalogue before the listing: a backup listed there has its objects written.
+        records = {r.id: r for r in await list_backups(tenant.id, limit=None)}
         main = _Bucket(
             "main", store.objects, store.lock_mode, await _listing(store.objects, tenant)
         )
-        records = {r.id: r for r in await list_backups(tenant.id, limit=None)}
         await _adopt(settings, store, tenant, main, records, report)
         plan = choose(records.values(), KeepPolicy.from_settings(settings), now)
         report.kept = list(plan.keep.values())
