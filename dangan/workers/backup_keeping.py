@@ -27,8 +27,11 @@ def upkeep_job_id(namespace: str, slug: str, day: str) -> str:
 
 
 async def _store(ctx: dict[str, Any]) -> tuple[BackupStore, str | None]:
-    """The backup store, with its replica if that endpoint answers (else without it,
-    and why: the main bucket is pruned all the same, the copies wait for tomorrow)."""
+    """The worker's backup store if it opened one at startup; else one opened now, with
+    its replica if that endpoint answers (else without it, and why: the main bucket is
+    pruned all the same, the copies wait for tomorrow)."""
+    if isinstance(ctx.get("backups"), BackupStore):
+        return ctx["backups"], None
     settings = ctx["settings"]
     try:
         return await open_backup_store(ctx["s3"], settings, replica_client(settings)), None
