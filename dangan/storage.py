@@ -233,6 +233,19 @@ class ObjectStore:
             version_id=version_id,
         )
 
+    async def lengthen_lock(
+        self, key: str, version_id: str | None, *, mode: str, until: datetime
+    ) -> bool:
+        """Lock one version until at least ``until``; False if it already was. The lock
+        in force is read first: a lock is never shortened (some S3 servers, moto among
+        them, let a governance lock be shortened without being asked to bypass it)."""
+        info = await self.stat(key, version_id)
+        held = info.locked_until if info is not None else None
+        if held is not None and datetime.fromisoformat(held) >= until:
+            return False
+        await self.extend_lock(key, version_id, mode=mode, until=until)
+        return True
+
     async def remove(self, key: str, version_id: str | None = None) -> None:
         """Remove an object (in a versioned bucket: hide it behind a delete marker), or
         one version of it (refused while that version is locked)."""

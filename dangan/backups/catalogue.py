@@ -74,8 +74,10 @@ async def find_backup(tenant_id: int, backup_id: str) -> BackupRecord | None:
     return BackupRecord(**rows[0]) if rows else None
 
 
-async def list_backups(tenant_id: int | None = None, *, limit: int = 100) -> list[BackupRecord]:
-    """Finished backups, newest first (of one tenant, or of all)."""
+async def list_backups(
+    tenant_id: int | None = None, *, limit: int | None = 100
+) -> list[BackupRecord]:
+    """Finished backups, newest first (of one tenant, or of all; ``limit=None``: every one)."""
     where = "WHERE b.tenant_id = $2" if tenant_id is not None else ""
     args: list[Any] = [limit] + ([tenant_id] if tenant_id is not None else [])
     rows = await _db().execute_query_dict(
@@ -189,4 +191,31 @@ async def note_check(
         f"UPDATE public.backup SET {columns[0]} = $3, {columns[1]} = $4"
         " WHERE tenant_id = $1 AND id = $2",
         [tenant_id, backup_id, at, error],
+    )
+
+
+async def note_locked(
+    conn: BaseDBAsyncClient, tenant_id: int, backup_id: str, until: datetime
+) -> None:
+    """Record that a backup's objects are locked until ``until`` (never earlier than before)."""
+    await conn.execute_query(
+        "UPDATE public.backup SET locked_until = greatest(locked_until, $3)"
+        " WHERE tenant_id = $1 AND id = $2",
+        [tenant_id, backup_id, until],
+    )
+
+
+async def note_replicated(
+    conn: BaseDBAsyncClient, tenant_id: int, backup_id: str, at: datetime
+) -> None:
+    await conn.execute_query(
+        "UPDATE public.backup SET replicated_at = $3 WHERE tenant_id = $1 AND id = $2",
+        [tenant_id, backup_id, at],
+    )
+
+
+async def forget_backup(conn: BaseDBAsyncClient, tenant_id: int, backup_id: str) -> None:
+    """Remove a pruned backup from the catalogue (its objects are gone)."""
+    await conn.execute_query(
+        "DELETE FROM public.backup WHERE tenant_id = $1 AND id = $2", [tenant_id, backup_id]
     )

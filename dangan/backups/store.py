@@ -25,6 +25,7 @@ class BackupStore:
     lock_mode: str | None  # GOVERNANCE | COMPLIANCE; None: the bucket has no object lock
     lock_days: int
     replica: ObjectStore | None = None
+    replica_lock_mode: str | None = None  # None: the replica bucket has no object lock
 
     def lock_until(self, now: datetime) -> datetime | None:
         return now + timedelta(days=self.lock_days) if self.lock_mode else None
@@ -51,15 +52,17 @@ async def open_backup_store(
 ) -> BackupStore:
     locked = await asyncio.to_thread(_prepare, client, settings.backup_bucket)
     replica_store = None
+    replica_locked = False
     if replica is not None:
         bucket = settings.backup_replica_bucket or settings.backup_bucket
-        await asyncio.to_thread(_prepare, replica, bucket)
+        replica_locked = await asyncio.to_thread(_prepare, replica, bucket)
         replica_store = ObjectStore(replica, bucket)
     return BackupStore(
         objects=ObjectStore(client, settings.backup_bucket),
         lock_mode=settings.backup_object_lock_mode if locked else None,
         lock_days=settings.backup_lock_days,
         replica=replica_store,
+        replica_lock_mode=settings.backup_object_lock_mode if replica_locked else None,
     )
 
 

@@ -9,7 +9,12 @@
 
 A crash before 3 leaves objects without a manifest (nothing lists or restores them; the
 rerun of the slot writes over them and pruning removes them); a crash between 3 and 4
-leaves a manifest the rerun adopts. A rerun of a finished slot does nothing.
+leaves a manifest the rerun (or the nightly prune) adopts. A rerun of a finished slot
+does nothing.
+
+5. With a replica endpoint configured, the backup is copied there
+   (:func:`dangan.backups.replica.replicate_backup`); a failure there leaves the backup
+   as it is, recorded, for the nightly run to copy again.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from dangan.backups.manifest import (
     decode_manifest,
     manifest_key,
 )
+from dangan.backups.replica import replicate_backup
 from dangan.backups.snapshot import TableCopy, TableSink, take_snapshot
 from dangan.backups.store import BackupStore
 from dangan.backups.upload import SealedUpload, Uploaded
@@ -114,7 +120,7 @@ async def run_backup(
     existing = await find_backup(tenant.id, backup)
     if existing is not None:
         return BackupOutcome(existing, made=False)
-    adopted = await _adopt(settings, store, tenant, backup)
+    adopted = await adopt_backup(settings, store, tenant, backup)
     if adopted is not None:
         return BackupOutcome(adopted, made=False)
     await start_run(tenant.id, backup, kind)
@@ -138,10 +144,12 @@ def _reason(exc: BaseException) -> str:
     return f"internal error: {exc.__class__.__name__}"
 
 
-async def _adopt(
+async def adopt_backup(
     settings: Settings, store: BackupStore, tenant: TenantRef, backup: str
 ) -> BackupRecord | None:
-    """A manifest written by a run that died before it reached the catalogue."""
+    """Enter in the catalogue a backup whose manifest a run wrote before it died (the
+    rerun of its slot, and pruning, call this); None if it has no manifest. A manifest
+    that does not open (altered, or under an unknown master key) raises BackupError."""
     key = manifest_key(tenant.slug, backup)
     if await store.objects.stat(key) is None:
         return None
@@ -284,6 +292,9 @@ async def _take(
                 },
                 request_id=backup,
             )
+    if store.replica is not None:
+        # The copy on the second endpoint: its failure is recorded, never the backup's.
+        await replicate_backup(store, tenant, manifest, data_key.key, log, until=until)
     record = await find_backup(tenant.id, backup)
     assert record is not None
     return record

@@ -30,6 +30,7 @@ from dangan.workers.audit import (
     index_audit_access,
     prune_audit_trail,
 )
+from dangan.workers.backup_keeping import backup_upkeep, keep_tenant_backups
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -48,7 +49,10 @@ FUNCTIONS = [
     func(rate_tenant_customers, max_tries=5, timeout=3600),
     func(prune_audit_trail, max_tries=3, timeout=3600),
     func(run_tenant_retention, max_tries=3, timeout=3600),
+    func(keep_tenant_backups, max_tries=3, timeout=3600),
 ]
+# The backups' upkeep (pruning, pending replicas) starts this long after the backups.
+UPKEEP_AFTER_HOURS = 3
 
 
 def build_worker(
@@ -127,6 +131,13 @@ def build_worker(
                 name=f"cron:{settings.redis_namespace}:drop_retired_schemas",
                 hour={5},
                 minute={10},
+                unique=True,
+            ),
+            cron(
+                backup_upkeep,
+                name=f"cron:{settings.redis_namespace}:backup_upkeep",
+                hour={(settings.backup_hour + UPKEEP_AFTER_HOURS) % 24},
+                minute={settings.backup_minute},
                 unique=True,
             ),
             cron(
