@@ -1,5 +1,6 @@
-"""``dangan backup run | list | verify``: take a tenant's backup now (progress bar), list
-the catalogue, read a backup back and check every checksum (``restore`` and ``drill``:
+"""``dangan backup run | list | verify | prune``: take a tenant's backup now (progress
+bar), list the catalogue, read a backup back and check every checksum, apply the
+keep-policy (``restore`` and ``drill``:
 :mod:`dangan.cli_restore`). Each is recorded in the tenant's audit trail."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from dangan.backups import writer
 from dangan.backups.catalogue import BackupRecord, list_backups
+from dangan.backups.pruning import PruneReport, prune_backups
 from dangan.backups.reader import VerifyReport
 from dangan.backups.slots import backup_id
 from dangan.backups.store import open_configured_store
@@ -183,3 +185,50 @@ def verify(
     for problem in report.problems:
         console.print(f"  - {problem}")
     raise typer.Exit(1)
+
+
+@backup_app.command("prune")
+def prune(
+    tenant: Tenant = None,
+    all_: AllTenants = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would go; change nothing")
+    ] = False,
+) -> None:
+    """Apply the keep-policy now (the nightly upkeep does it too): lock each kept backup
+    until its keep-until, remove the dropped ones whose lock has ended (manifest first),
+    and a crashed run's leftovers after a day."""
+    from dangan.cli import _run_with_db, _tenant
+
+    if all_ == (tenant is not None):
+        raise typer.BadParameter("give either --tenant or --all")
+
+    async def work(settings: Settings, endpoints: Endpoints) -> list[PruneReport]:
+        tenants = await list_tenants() if all_ else [await _tenant(tenant or "")]
+        store = await open_configured_store(settings, endpoints)
+        log = command_log(settings, "backup prune")
+        reports = []
+        for ref in tenants:
+
+            async def one(ref: TenantRef = ref) -> PruneReport:
+                return await prune_backups(
+                    settings, store, ref, datetime.now(UTC), log, dry_run=dry_run
+                )
+
+            reports.append(await attempt(ref, log, "backup.prune", one))
+        return reports
+
+    for report in _run_with_db(work):
+        verb = "would remove" if report.dry_run else "removed"
+        console.print(
+            f"{report.tenant}: kept {len(report.kept)}, {verb} {len(report.removed)}"
+            f"{': ' + ', '.join(report.removed) if report.removed else ''};"
+            f" {len(report.waiting)} waiting for their lock to end,"
+            f" {len(report.orphans)} leftover(s) of crashed runs"
+        )
+        for keeper in report.kept:
+            console.print(
+                f"  keep {keeper.id} until {keeper.until:%Y-%m-%d} ({', '.join(keeper.reasons)})"
+            )
+        for problem in report.problems:
+            console.print(f"  [red]problem:[/red] {problem}")

@@ -8,6 +8,7 @@ import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
 from minio import Minio
 from minio.commonconfig import ENABLED, Filter
 from minio.error import S3Error
@@ -17,6 +18,8 @@ from dangan.backups.manifest import PREFIX
 from dangan.devstack import Endpoints
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, ensure_locked_bucket, s3_client
+
+log = structlog.get_logger("dangan.backups")
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,13 @@ async def open_backup_store(
     replica_locked = False
     if replica is not None:
         bucket = settings.backup_replica_bucket or settings.backup_bucket
-        replica_locked = await asyncio.to_thread(_prepare, replica, bucket)
+        try:
+            replica_locked = await asyncio.to_thread(_prepare, replica, bucket)
+        except (S3Error, OSError) as exc:
+            # Out of reach now: the worker starts anyway, copies fail (recorded) and
+            # are retried by the nightly upkeep; they are still asked to be locked.
+            log.warning("backup replica unreachable", bucket=bucket, error=str(exc))
+            replica_locked = True
         replica_store = ObjectStore(replica, bucket)
     return BackupStore(
         objects=ObjectStore(client, settings.backup_bucket),

@@ -118,3 +118,12 @@ async def test_drill_then_restore_after_a_table_is_dropped(
         assert made is not None and await run_in_tenant(made, customers) == 5
     finally:
         await drop_tenant(copy)
+
+
+async def test_prune_dry_run_names_what_is_kept(env: dict[str, str], tenant: TenantRef) -> None:
+    ran = dangan(env, "backup", "run", "--tenant", tenant.slug)
+    backup = ran.stdout.split(f"{tenant.slug}: backup ")[1].split()[0]
+    pruned = dangan(env, "backup", "prune", "--tenant", tenant.slug, "--dry-run")
+    assert pruned.returncode == 0, pruned.stdout + pruned.stderr
+    assert f"{tenant.slug}: kept 1, would remove 0" in pruned.stdout
+    assert f"keep {backup} until" in pruned.stdout and "daily" in pruned.stdout
