@@ -16,6 +16,7 @@ from dangan.tenants.ddl import (
     audit,
     audit_reading,
     audit_retention,
+    backups,
     platform,
     profiles,
 )
@@ -28,6 +29,7 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
     *audit_reading.MIGRATIONS,
     *alarms.MIGRATIONS,
     *audit_retention.MIGRATIONS,
+    *backups.MIGRATIONS,
 )
 
 LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version
