@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     # failures (database or S3 unreachable, another backup of the tenant running): tries
     # in all, the wait before the second (four times longer each time after), its cap.
     backup_concurrency: int = Field(default=2, ge=1, le=50)
-    backup_timeout_seconds: int = Field(default=2 * 3600, ge=10)
+    backup_timeout_seconds: int = Field(default=2 * 3600, ge=1)
     backup_max_tries: int = Field(default=5, ge=1, le=20)
     backup_retry_seconds: float = Field(default=5.0, ge=0)
     backup_retry_max_seconds: float = Field(default=600.0, ge=0)

@@ -47,8 +47,6 @@ def _database(exc: BaseException) -> str | None:
         state = getattr(exc, "sqlstate", None) or ""
         if state.startswith(_PG_CLASSES) or isinstance(exc, asyncpg.InvalidCachedStatementError):
             return f"the database broke off ({type(exc).__name__}, SQLSTATE {state})"
-    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
-        return "the database connection was closed"
     return None
 
 
@@ -67,30 +65,39 @@ def _storage(exc: BaseException) -> str | None:
     return None
 
 
-def _transient_reason(exc: BaseException) -> str | None:
-    """Why ``exc`` (alone, not its causes) is worth another try, or None."""
-    if isinstance(exc, BackupBusy):
-        return exc.message
-    found = _database(exc) or _storage(exc)
-    if found is not None:
-        return found
+def _symptom(exc: BaseException) -> str | None:
+    """What a lost connection looks like to the code that next used it."""
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return "the database connection was closed"
     if isinstance(exc, OSError):
         return f"a server could not be reached ({type(exc).__name__})"
     return None
 
 
+def _transient_reason(exc: BaseException) -> str | None:
+    """Why another try may succeed: the most telling cause (the server's own word, or
+    which service was out of reach, rather than the closed socket it left behind)."""
+    found = list(causes(exc))
+    for cause in found:
+        if isinstance(cause, BackupBusy):
+            return cause.message
+        reason = _database(cause) or _storage(cause)
+        if reason is not None:
+            return reason
+    return next((r for r in map(_symptom, found) if r is not None), None)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether another try may succeed where this one failed."""
-    return any(_transient_reason(cause) is not None for cause in causes(exc))
+    return _transient_reason(exc) is not None
 
 
 def describe(exc: BaseException) -> str:
     """The reason, in words: the transient cause if there is one, else a backup error's
     own message (written for operators), else the kind of error."""
-    for cause in causes(exc):
-        reason = _transient_reason(cause)
-        if reason is not None:
-            return reason
+    reason = _transient_reason(exc)
+    if reason is not None:
+        return reason
     for cause in causes(exc):
         if isinstance(cause, BackupError):
             return cause.message

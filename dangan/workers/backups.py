@@ -36,6 +36,7 @@ from arq.worker import Retry
 from redis.asyncio import Redis
 
 from dangan.audit.actions import ActionLog, error_code
+from dangan.backups.catalogue import fail_run
 from dangan.backups.errors import BackupError
 from dangan.backups.failures import Failure, record_failure
 from dangan.backups.slots import backup_id, check_backup_id, job_id
@@ -193,6 +194,8 @@ async def _retry_later(
         retry_in_seconds=delay,
         reason=reason,
     )
+    # The run's row says why in the same words (the writer's own may name a server).
+    await fail_run(tenant.id, backup, reason)
     retry_at = time.time() + delay
     await progress.state("retrying", f"trying again: {reason}", error=reason, retryAt=retry_at)
     raise Retry(defer=delay) from exc
