@@ -26,7 +26,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from arq.connections import ArqRedis
@@ -183,7 +183,7 @@ async def _retry_later(
     tries: int,
     exc: Exception,
     progress: _Progress,
-) -> None:
+) -> NoReturn:
     delay = retry_delay(settings, tries)
     reason = describe(exc)
     log.warning(

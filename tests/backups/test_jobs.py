@@ -16,6 +16,7 @@ import orjson
 import pytest
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
+from arq.constants import retry_key_prefix
 from arq.jobs import Job, JobStatus
 from arq.worker import Worker
 
@@ -345,6 +346,25 @@ async def test_a_backup_past_its_timeout_fails_for_good(
     assert await list_backups(tenant.id) == []
     [alert] = await _tenant_rows(tenant, "SELECT summary FROM alert WHERE rule = 'backup_failed'")
     assert alert["summary"].endswith(reason)
+
+
+async def test_a_last_try_cut_off_is_recorded_as_a_failure_on_the_next_delivery(
+    jobs: Jobs, tenant: TenantRef, objects: ObjectStore
+) -> None:
+    await fill(tenant, objects, customers=1, files=0)
+    asked = await enqueue_backup(jobs.queue, jobs.settings, tenant, "manual", datetime.now(UTC))
+    # arq's count of tries, as a worker killed during the last one leaves it.
+    await jobs.queue.set(retry_key_prefix + asked.job_id, jobs.settings.backup_max_tries)
+
+    worker = await jobs.run_backups()
+
+    assert (worker.jobs_complete, worker.jobs_failed) == (0, 1)
+    reason = "its last try stopped midway (the worker running it was lost)"
+    run = await find_run(tenant.id, asked.backup_id)
+    assert run is not None and (run.status, run.error) == ("failed", reason)
+    [alert] = await _tenant_rows(tenant, "SELECT summary FROM alert WHERE rule = 'backup_failed'")
+    assert alert["summary"] == f"the manual backup {asked.backup_id} failed after 3 tries: {reason}"
+    assert await list_backups(tenant.id) == []
 
 
 async def test_the_nightly_cron_queues_each_tenants_backup_once_a_day(
