@@ -43,7 +43,8 @@ from dangan.storage import ObjectStore
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
 from dangan.workers.backups import enqueue_backup
 from tests.alarms.conftest import Receiver
-from tests.backups.conftest import fill, last_table_held
+from tests.backups.conftest import fill
+from tests.backups.holding import last_table_held
 from tests.test_cli import cli_env
 
 REPO = Path(__file__).resolve().parents[2]

@@ -40,7 +40,8 @@ from dangan.workers.backups import enqueue_backup, nightly_backups, retry_delay
 from dangan.workers.progress import read
 from dangan.workers.settings import build_alarm_worker, build_backup_worker
 from tests.alarms.conftest import Receiver
-from tests.backups.conftest import fill, last_table_held
+from tests.backups.conftest import fill
+from tests.backups.holding import last_table_held
 from tests.support.world import World
 
 
