@@ -22,9 +22,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         -- Such an alert goes to the operators' webhook (DANGAN_ALARM_WEBHOOK_URL) as
         -- well as to the tenant's own: the attempts of the operators' copy are kept
         -- apart from alert_delivery (the tenant's webhook), which the tenant reads.
+        -- (They go with their alert: a restore replaces the alerts it carries over.)
         CREATE TABLE alert_platform_delivery (
             id           bigserial PRIMARY KEY,
-            alert_id     bigint NOT NULL REFERENCES alert(id),
+            alert_id     bigint NOT NULL REFERENCES alert(id) ON DELETE CASCADE,
             attempt      integer NOT NULL CHECK (attempt >= 1),
             url          text NOT NULL,
             attempted_at timestamptz NOT NULL DEFAULT now(),
