@@ -164,10 +164,26 @@ class Settings(BaseSettings):
     backup_replica_secret_key: str | None = None
     backup_replica_bucket: str | None = None
     backup_replica_secure: bool = False
+    # Backup jobs (dangan.workers.backups), on a queue and a worker of their own: how
+    # many run at once per worker process, how long one may take (a run still "running"
+    # with no sign of life for longer is shown as interrupted), and retries of transient
+    # failures (database or S3 unreachable, another backup of the tenant running): tries
+    # in all, the wait before the second (four times longer each time after), its cap.
+    backup_concurrency: int = Field(default=2, ge=1, le=50)
+    backup_timeout_seconds: int = Field(default=2 * 3600, ge=1)
+    backup_max_tries: int = Field(default=5, ge=1, le=20)
+    backup_retry_seconds: float = Field(default=5.0, ge=0)
+    backup_retry_max_seconds: float = Field(default=600.0, ge=0)
 
     @property
     def backup_bucket(self) -> str:
         return f"{self.s3_bucket}-backups"
+
+    @property
+    def backup_queue_name(self) -> str:
+        """Backups have a queue (and a worker) of their own: the nightly run of every
+        tenant never delays imports or exports, and runs only so many at once."""
+        return f"{self.redis_namespace}:backups"
 
     # Where `dangan demo` writes tokens and keys; tests point it elsewhere.
     demo_customers_per_tenant: int = Field(default=1000, ge=0)

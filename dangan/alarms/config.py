@@ -64,11 +64,20 @@ class AlarmSettings:
 
     def webhook(self, settings: Settings) -> tuple[str, str, bool] | None:
         """(url, secret, the tenant's own) where alerts go, or None: nowhere."""
+        return self.own_webhook() or platform_webhook(settings)
+
+    def own_webhook(self) -> tuple[str, str, bool] | None:
+        """The tenant's own webhook (url, secret, True), if it set one."""
         if self.webhook_url and self.webhook_secret:
             return self.webhook_url, self.webhook_secret, True
-        if settings.alarm_webhook_url and settings.alarm_webhook_secret:
-            return settings.alarm_webhook_url, settings.alarm_webhook_secret, False
         return None
+
+
+def platform_webhook(settings: Settings) -> tuple[str, str, bool] | None:
+    """The operators' webhook (``DANGAN_ALARM_WEBHOOK_URL``) as (url, secret, False)."""
+    if settings.alarm_webhook_url and settings.alarm_webhook_secret:
+        return settings.alarm_webhook_url, settings.alarm_webhook_secret, False
+    return None
 
 
 _COLUMNS = (

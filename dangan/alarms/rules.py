@@ -1,9 +1,11 @@
 """The alarm rules of a tenant (``alarm_rule``): what each one counts, and changing them.
 
-Six rules, seeded by tenant migration 10; administrators change their threshold, window,
-severity, whether they run, and whether an alert suspends the actor's credential. Each
-windowed rule reads "more than ``threshold`` … within ``window_minutes``", counted per
-actor: a person or an app, or a client address for anonymous callers.
+Six access rules, seeded by tenant migration 10, and ``backup_failed`` (version 14,
+raised by the backup job: :mod:`dangan.alarms.system`). Administrators change their
+threshold, window, severity, whether they run, and whether an alert suspends the actor's
+credential (``backup_failed``: its severity only). Each windowed rule reads "more than
+``threshold`` … within ``window_minutes``", counted per actor: a person or an app, or a
+client address for anonymous callers.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class RuleSpec:
     code: str
     watches: str
     windowed: bool = True
+    # About the platform's own work, not a person's (raised by the job that failed, not
+    # by the evaluation): it can't be turned off or made to suspend anyone, and it goes
+    # to the operators' webhook as well as the tenant's own.
+    platform: bool = False
 
 
 RULE_SPECS: dict[str, RuleSpec] = {
@@ -65,6 +71,13 @@ RULE_SPECS: dict[str, RuleSpec] = {
             "a person's or app's credential is used from an address it never used before"
             " (its first use anywhere is not an alarm)",
             windowed=False,
+        ),
+        RuleSpec(
+            "backup_failed",
+            "a backup of the tenant failed for good (after its retries, or at once when no"
+            " retry can help); the operators are told as well",
+            windowed=False,
+            platform=True,
         ),
     )
 }
@@ -111,8 +124,19 @@ async def alarm_rules(caller: Caller) -> list[AlarmRule]:
 
 
 def _check_change(
-    spec: RuleSpec, threshold: int | None, window_minutes: int | None, severity: str | None
+    spec: RuleSpec,
+    threshold: int | None,
+    window_minutes: int | None,
+    severity: str | None,
+    enabled: bool | None = None,
+    suspend: bool | None = None,
 ) -> None:
+    if spec.platform and (enabled is False or suspend):
+        raise BadUserInput(
+            f"{spec.code} is about the platform's own work: it can't be turned off or"
+            " suspend anyone (its severity can change)",
+            field="enabled" if enabled is False else "suspend",
+        )
     if not spec.windowed and (threshold is not None or window_minutes is not None):
         raise BadUserInput(
             f"{spec.code} has no threshold or window",
@@ -143,7 +167,7 @@ async def set_rule(
     spec = RULE_SPECS.get(rule)
     if spec is None:
         raise NotFound(f"no alarm rule {rule!r} (rules: {', '.join(RULE_SPECS)})", field="rule")
-    _check_change(spec, threshold, window_minutes, severity)
+    _check_change(spec, threshold, window_minutes, severity, enabled, suspend)
     row = await raw_connection().fetchrow(
         "UPDATE alarm_rule SET enabled = coalesce($2, enabled),"
         " threshold = coalesce($3, threshold), window_minutes = coalesce($4, window_minutes),"

@@ -28,11 +28,15 @@ import httpx
 import orjson
 
 from dangan.alarms.alerts import ALERT_COLUMNS
-from dangan.alarms.config import load_settings
+from dangan.alarms.config import AlarmSettings, load_settings, platform_webhook
+from dangan.alarms.rules import RULE_SPECS
 from dangan.settings import Settings
 from dangan.tenants.scope import raw_connection
 
 Outcome = Literal["delivered", "retrying", "failed"]
+# Where a delivery goes: the tenant's webhook (its own, else the operators' default), or
+# the operators' own copy of an alert about the platform's work (rule ``backup_failed``).
+Target = Literal["tenant", "platform"]
 SIGNATURE_HEADER = "X-Dangan-Signature"
 TIMESTAMP_HEADER = "X-Dangan-Timestamp"
 
@@ -102,20 +106,38 @@ class Delivery:
     secret: str
     tenant_owned: bool
     body: bytes
+    target: Target = "tenant"
 
 
-async def prepare_delivery(tenant_slug: str, alert_id: int, settings: Settings) -> Delivery | None:
+def _destination(
+    rule: str, target: Target, tenant: AlarmSettings, settings: Settings
+) -> tuple[str, str, bool] | None:
+    """An alert about the platform goes to the operators (target ``platform``) and to the
+    tenant's own webhook; an access alert to the tenant's, else the operators' default."""
+    if target == "platform":
+        spec = RULE_SPECS.get(rule)
+        return platform_webhook(settings) if spec is not None and spec.platform else None
+    if rule in RULE_SPECS and RULE_SPECS[rule].platform:
+        return tenant.own_webhook()
+    return tenant.webhook(settings)
+
+
+async def prepare_delivery(
+    tenant_slug: str, alert_id: int, settings: Settings, target: Target = "tenant"
+) -> Delivery | None:
     """The alert and its webhook (inside the tenant's transaction); None: no alert by
     that id, or no webhook to send it to."""
-    target = (await load_settings()).webhook(settings)
     alert = await raw_connection().fetchrow(
         f"SELECT {ALERT_COLUMNS} FROM alert WHERE id = $1", alert_id
     )
-    if target is None or alert is None:
+    if alert is None:
         return None
-    url, secret, owned = target
+    where = _destination(alert["rule"], target, await load_settings(), settings)
+    if where is None:
+        return None
+    url, secret, owned = where
     body = orjson.dumps(alert_payload(tenant_slug, alert), option=orjson.OPT_SORT_KEYS)
-    return Delivery(alert_id, url, secret, owned, body)
+    return Delivery(alert_id, url, secret, owned, body, target)
 
 
 class BlockedAddress(Exception):
@@ -175,8 +197,10 @@ async def record_attempt(
     delivery: Delivery, attempt_number: int, attempt: Attempt, outcome: Outcome
 ) -> None:
     """Keep the attempt (inside the tenant's transaction); a rerun of one try replaces it."""
+    # The operators' copy of an alert is recorded apart: the tenant reads alert_delivery.
+    table = "alert_platform_delivery" if delivery.target == "platform" else "alert_delivery"
     await raw_connection().execute(
-        "INSERT INTO alert_delivery (alert_id, attempt, url, status_code, error, outcome)"
+        f"INSERT INTO {table} (alert_id, attempt, url, status_code, error, outcome)"
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (alert_id, attempt) DO UPDATE SET"
         " url = EXCLUDED.url, attempted_at = now(), status_code = EXCLUDED.status_code,"
         " error = EXCLUDED.error, outcome = EXCLUDED.outcome",

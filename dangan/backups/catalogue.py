@@ -134,6 +134,21 @@ async def fail_run(tenant_id: int, backup_id: str, error: str) -> None:
     )
 
 
+async def give_up_run(
+    conn: BaseDBAsyncClient, tenant_id: int, backup_id: str, kind: str, error: str
+) -> None:
+    """End a run that will not be tried again: failed, with why — recorded even when no
+    attempt got as far as starting (S3 unreachable from the first step). A run that
+    completed meanwhile stays complete."""
+    await conn.execute_query(
+        "INSERT INTO public.backup_run (tenant_id, backup_id, kind, status, error)"
+        " VALUES ($1, $2, $3, 'failed', $4) ON CONFLICT (tenant_id, backup_id) DO UPDATE"
+        " SET status = 'failed', error = $4, updated_at = now()"
+        " WHERE backup_run.status <> 'complete'",
+        [tenant_id, backup_id, kind, error],
+    )
+
+
 async def record_backup(
     conn: BaseDBAsyncClient,
     manifest: Manifest,

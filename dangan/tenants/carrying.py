@@ -40,6 +40,7 @@ from dangan.tenants.scope import TenantRef, tenant_part
 CARRIED_OVER = (
     "alert",
     "alert_delivery",
+    "alert_platform_delivery",
     "alarm_cursor",
     "alarm_known_address",
     "audit_head",

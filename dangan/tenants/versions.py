@@ -16,6 +16,7 @@ from dangan.tenants.ddl import (
     audit,
     audit_reading,
     audit_retention,
+    backups,
     platform,
     profiles,
     retention,
@@ -30,6 +31,7 @@ TENANT_MIGRATIONS: tuple[Migration, ...] = (
     *alarms.MIGRATIONS,
     *audit_retention.MIGRATIONS,
     *retention.MIGRATIONS,
+    *backups.MIGRATIONS,
 )
 
 LATEST_TENANT_VERSION = TENANT_MIGRATIONS[-1].version

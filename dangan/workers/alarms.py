@@ -4,7 +4,9 @@
 requests, see :mod:`dangan.alarms.signal`, and by ``alarm_sweep`` every minute) and
 queues a webhook delivery per alert it opened; ``deliver_alert_webhook`` makes one
 attempt per try, records it, and asks arq to try again later with a doubling delay
-until the last try, which is recorded as failed.
+until the last try, which is recorded as failed. An alert about the platform's own work
+(``backup_failed``) is delivered twice, as two jobs: to the tenant's own webhook, if it
+has one, and to the operators' (target ``platform``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from arq.worker import Retry
 
 from dangan.alarms.evaluate import evaluate_tenant
 from dangan.alarms.signal import EVALUATE, evaluation_job_id
-from dangan.alarms.webhook import outcome_of, post, prepare_delivery, record_attempt
+from dangan.alarms.webhook import Target, outcome_of, post, prepare_delivery, record_attempt
 from dangan.audit.actions import ActionLog
 from dangan.tenants.ddl.alarms import MIGRATIONS
 from dangan.tenants.registry import find_tenant, list_tenants
@@ -27,8 +29,9 @@ DELIVER = "deliver_alert_webhook"
 ALARMS_VERSION = MIGRATIONS[0].version
 
 
-def webhook_job_id(namespace: str, tenant_id: int, alert_id: int) -> str:
-    return f"{namespace}:alarms:webhook:{tenant_id}:{alert_id}"
+def webhook_job_id(namespace: str, tenant_id: int, alert_id: int, target: Target = "tenant") -> str:
+    suffix = "" if target == "tenant" else f":{target}"
+    return f"{namespace}:alarms:webhook:{tenant_id}:{alert_id}{suffix}"
 
 
 async def _tenant(slug: str) -> TenantRef | None:
@@ -65,22 +68,26 @@ async def evaluate_alarms(ctx: dict[str, Any], slug: str) -> dict[str, Any]:
     }
 
 
-async def deliver_alert_webhook(ctx: dict[str, Any], slug: str, alert_id: int) -> dict[str, Any]:
-    """One signed POST of the alert to the tenant's webhook, recorded as an attempt."""
+async def deliver_alert_webhook(
+    ctx: dict[str, Any], slug: str, alert_id: int, target: Target = "tenant"
+) -> dict[str, Any]:
+    """One signed POST of the alert to the tenant's webhook (or, ``target`` ``platform``,
+    to the operators'), recorded as an attempt."""
     tenant = await _tenant(slug)
     if tenant is None:
         return {"alert": alert_id, "outcome": "no tenant"}
     settings = ctx["settings"]
     number = int(ctx.get("job_try", 1))
-    delivery = await run_in_tenant(tenant, partial(prepare_delivery, slug, alert_id, settings))
+    prepare = partial(prepare_delivery, slug, alert_id, settings, target)
+    delivery = await run_in_tenant(tenant, prepare)
     if delivery is None:
-        return {"alert": alert_id, "outcome": "no webhook"}
+        return {"alert": alert_id, "target": target, "outcome": "no webhook"}
     attempt = await post(ctx["http"], slug, delivery, settings)
     outcome = outcome_of(attempt, number, settings.alarm_webhook_max_tries)
     await run_in_tenant(tenant, partial(record_attempt, delivery, number, attempt, outcome))
     if outcome == "retrying":
         raise Retry(defer=settings.alarm_webhook_backoff_seconds * 2 ** (number - 1))
-    return {"alert": alert_id, "outcome": outcome, "attempt": number}
+    return {"alert": alert_id, "target": target, "outcome": outcome, "attempt": number}
 
 
 async def alarm_sweep(ctx: dict[str, Any]) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -16,9 +17,18 @@ def progress_key(namespace: str, job_id: str) -> str:
 
 
 async def report(
-    redis: Redis, namespace: str, job_id: str, *, done: int, total: int, stage: str
+    redis: Redis,
+    namespace: str,
+    job_id: str,
+    *,
+    done: int,
+    total: int,
+    stage: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
-    payload = {"done": done, "total": total, "stage": stage, "at": time.time()}
+    """Replace the job's progress; ``extra``: more facts for its readers (a backup's rows
+    and bytes, its state, when it is tried again)."""
+    payload = {**(extra or {}), "done": done, "total": total, "stage": stage, "at": time.time()}
     await redis.set(progress_key(namespace, job_id), orjson.dumps(payload), ex=TTL_SECONDS)
 
 

@@ -1,8 +1,9 @@
 """arq worker set-up: clients opened once in ``on_startup`` and shared through ``ctx``.
 
-Two workers run side by side in ``dangan worker``: the main one (imports, exports,
-ratings, checkpoints …) and the alarm worker on a queue of its own, so alerts are never
-stuck behind an hour-long import.
+Three workers run side by side in ``dangan worker``: the main one (imports, exports,
+ratings, checkpoints …), the alarm worker on a queue of its own, so alerts are never
+stuck behind an hour-long import, and the backup worker on a third, so the nightly
+backup of every tenant delays nobody and runs only ``DANGAN_BACKUP_CONCURRENCY`` at once.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dangan.workers.audit import (
     prune_audit_trail,
 )
 from dangan.workers.backup_keeping import backup_upkeep, keep_tenant_backups
+from dangan.workers.backups import ARQ_GRACE_SECONDS, backup_tenant, nightly_backups
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -55,6 +57,14 @@ FUNCTIONS = [
 UPKEEP_AFTER_HOURS = 3
 
 
+async def _open_stores(ctx: dict[str, Any], settings: Settings, endpoints: Endpoints) -> None:
+    """S3, once per worker: the main bucket and the backup bucket (and its replica)."""
+    ctx["settings"] = settings
+    ctx["s3"] = s3_client(endpoints)
+    ctx["objects"] = ObjectStore(ctx["s3"], settings.s3_bucket)
+    ctx["backups"] = await open_configured_store(settings, endpoints)
+
+
 def build_worker(
     settings: Settings, endpoints: Endpoints, *, connect_database: bool = True, **overrides: Any
 ) -> Worker:
@@ -69,11 +79,8 @@ def build_worker(
     async def on_startup(ctx: dict[str, Any]) -> None:
         if connect_database:
             await database.connect(endpoints.database_url, pool_size=4)
-        ctx["settings"] = settings
-        ctx["s3"] = s3_client(endpoints)
-        ctx["objects"] = ObjectStore(ctx["s3"], settings.s3_bucket)
+        await _open_stores(ctx, settings, endpoints)
         ctx["audit_checkpoints"] = await open_checkpoint_store(ctx["s3"], settings)
-        ctx["backups"] = await open_configured_store(settings, endpoints)
         load_policies(settings)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -154,6 +161,13 @@ def build_worker(
                 minute={15},
                 unique=True,
             ),
+            cron(
+                nightly_backups,
+                name=f"cron:{settings.redis_namespace}:nightly_backups",
+                hour={settings.backup_hour},
+                minute={settings.backup_minute},
+                unique=True,
+            ),
         ],
         "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),
         "queue_name": settings.queue_name,
@@ -215,15 +229,54 @@ def build_alarm_worker(
     return Worker(**options)
 
 
+def build_backup_worker(
+    settings: Settings, endpoints: Endpoints, *, connect_database: bool = True, **overrides: Any
+) -> Worker:
+    """The backup worker (queue ``settings.backup_queue_name``): ``backup_tenant`` jobs,
+    ``DANGAN_BACKUP_CONCURRENCY`` at a time. ``connect_database`` as for
+    :func:`build_worker`."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        if connect_database:
+            await database.connect(endpoints.database_url, pool_size=4)
+        await _open_stores(ctx, settings, endpoints)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if connect_database:
+            await database.disconnect()
+
+    options: dict[str, Any] = {
+        "functions": [
+            # One try more than DANGAN_BACKUP_MAX_TRIES: if the last is cut off (its
+            # worker killed), the job still runs once more, to record the failure.
+            func(
+                backup_tenant,
+                max_tries=settings.backup_max_tries + 1,
+                timeout=settings.backup_timeout_seconds + ARQ_GRACE_SECONDS,
+            ),
+        ],
+        "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),
+        "queue_name": settings.backup_queue_name,
+        "max_jobs": settings.backup_concurrency,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "handle_signals": False,
+        "keep_result": 24 * 3600,
+        **overrides,
+    }
+    return Worker(**options)
+
+
 async def run_worker(
     settings: Settings, endpoints: Endpoints, *, connect_database: bool = True
 ) -> None:
-    """The main worker and the alarm worker, sharing one database pool."""
+    """The main, alarm and backup workers, sharing one database pool."""
     if connect_database:
         await database.connect(endpoints.database_url, pool_size=8)
     workers = [
         build_worker(settings, endpoints, connect_database=False),
         build_alarm_worker(settings, endpoints, connect_database=False),
+        build_backup_worker(settings, endpoints, connect_database=False),
     ]
     try:
         await asyncio.gather(*(worker.async_run() for worker in workers))

@@ -158,6 +158,7 @@ async def test_rules_and_settings_are_checked(api: Api, alarm_tenant: AlarmTenan
         "off_hours": (0, 60, "MEDIUM"),
         "probing": (20, 5, "HIGH"),
         "reveal_burst": (10, 10, "MEDIUM"),
+        "backup_failed": (None, None, "HIGH"),  # raised by the backup job (version 14)
     }
     bulk = next(r for r in rules if r["rule"] == "bulk_read")
     assert bulk["description"].startswith(
@@ -189,6 +190,9 @@ async def test_rules_and_settings_are_checked(api: Api, alarm_tenant: AlarmTenan
         (rule("new_address", threshold=3), "BAD_USER_INPUT", "threshold"),
         (rule("probing", windowMinutes=0), "BAD_USER_INPUT", "windowMinutes"),
         (rule("probing", threshold=-1), "BAD_USER_INPUT", "threshold"),
+        # About the platform's own work: never off, never suspending anyone.
+        (rule("backup_failed", enabled=False), "BAD_USER_INPUT", "enabled"),
+        (rule("backup_failed", suspend=True), "BAD_USER_INPUT", "suspend"),
     ):
         reply = await api.post(tenant.slug, admin, SET_RULE, variables)
         assert reply.codes == [code] and reply.errors[0]["extensions"]["field"] == field, variables
