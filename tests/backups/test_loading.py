@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from dangan.alarms.rules import RULE_SPECS
 from dangan.audit.actions import record_action
 from dangan.audit.checkpoints import CheckpointStore, write_checkpoint
 from dangan.audit.verify import verify_tenant
@@ -124,7 +125,7 @@ async def test_an_older_backup_is_migrated_forward(
     assert versions == list(range(1, LATEST_TENANT_VERSION + 1))
     # The later versions' tables, with the rows their migrations seed.
     assert await in_tenant(live, "SELECT last_seq FROM audit_head") == 0
-    assert await in_tenant(live, "SELECT count(*) FROM alarm_rule") == 6
+    assert await in_tenant(live, "SELECT count(*) FROM alarm_rule") == len(RULE_SPECS)
     assert (await verify_tenant(live, store)).ok
 
 
