@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 
 from dangan.models import MODEL_MODULES
@@ -41,9 +42,24 @@ def tortoise_config(database_url: str, *, pool_size: int = 10) -> dict[str, Any]
     }
 
 
+_pool_client: BaseDBAsyncClient | None = None
+
+
 async def connect(database_url: str, *, pool_size: int = 10) -> None:
     """Open the pool. Platform DDL is applied by :func:`dangan.tenants.migrations`."""
+    global _pool_client
     await Tortoise.init(config=tortoise_config(database_url, pool_size=pool_size))
+    _pool_client = connections.get("default")
+
+
+def pool_client() -> BaseDBAsyncClient:
+    """The pool's own client, never a caller's transaction: each query takes a connection
+    of its own, as the app role. For reading platform tables (the backup catalogue) from
+    inside a tenant transaction, whose connection is the tenant's role's and may be busy
+    with a sibling resolver's statement."""
+    if _pool_client is None:
+        raise RuntimeError("the database is not connected")
+    return _pool_client
 
 
 async def disconnect() -> None:

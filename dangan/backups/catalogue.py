@@ -65,8 +65,10 @@ def _db() -> BaseDBAsyncClient:
     return connections.get("default")
 
 
-async def find_backup(tenant_id: int, backup_id: str) -> BackupRecord | None:
-    rows = await _db().execute_query_dict(
+async def find_backup(
+    tenant_id: int, backup_id: str, db: BaseDBAsyncClient | None = None
+) -> BackupRecord | None:
+    rows = await (db or _db()).execute_query_dict(
         f"SELECT {_BACKUP_COLUMNS} FROM public.backup b JOIN public.tenant t ON t.id = b.tenant_id"
         " WHERE b.tenant_id = $1 AND b.id = $2",
         [tenant_id, backup_id],
@@ -75,12 +77,16 @@ async def find_backup(tenant_id: int, backup_id: str) -> BackupRecord | None:
 
 
 async def list_backups(
-    tenant_id: int | None = None, *, limit: int | None = 100
+    tenant_id: int | None = None,
+    *,
+    limit: int | None = 100,
+    db: BaseDBAsyncClient | None = None,
 ) -> list[BackupRecord]:
-    """Finished backups, newest first (of one tenant, or of all; ``limit=None``: every one)."""
+    """Finished backups, newest first (of one tenant, or of all; ``limit=None``: every one).
+    ``db``: where to read (default: the caller's transaction, if any, else the pool)."""
     where = "WHERE b.tenant_id = $2" if tenant_id is not None else ""
     args: list[Any] = [limit] + ([tenant_id] if tenant_id is not None else [])
-    rows = await _db().execute_query_dict(
+    rows = await (db or _db()).execute_query_dict(
         f"SELECT {_BACKUP_COLUMNS} FROM public.backup b JOIN public.tenant t ON t.id = b.tenant_id"
         f" {where} ORDER BY b.finished_at DESC, t.slug LIMIT $1",
         args,
@@ -88,16 +94,20 @@ async def list_backups(
     return [BackupRecord(**row) for row in rows]
 
 
-async def find_run(tenant_id: int, backup_id: str) -> BackupRun | None:
-    rows = await _db().execute_query_dict(
+async def find_run(
+    tenant_id: int, backup_id: str, db: BaseDBAsyncClient | None = None
+) -> BackupRun | None:
+    rows = await (db or _db()).execute_query_dict(
         "SELECT * FROM public.backup_run WHERE tenant_id = $1 AND backup_id = $2",
         [tenant_id, backup_id],
     )
     return BackupRun(**rows[0]) if rows else None
 
 
-async def recent_runs(tenant_id: int, *, limit: int = 20) -> list[BackupRun]:
-    rows = await _db().execute_query_dict(
+async def recent_runs(
+    tenant_id: int, *, limit: int = 20, db: BaseDBAsyncClient | None = None
+) -> list[BackupRun]:
+    rows = await (db or _db()).execute_query_dict(
         "SELECT * FROM public.backup_run WHERE tenant_id = $1 ORDER BY started_at DESC LIMIT $2",
         [tenant_id, limit],
     )

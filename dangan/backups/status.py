@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from arq.connections import ArqRedis
 from arq.jobs import Job, JobStatus
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from dangan.backups.catalogue import BackupRecord, BackupRun, find_run, list_backups, recent_runs
 from dangan.backups.slots import job_id
@@ -88,9 +89,12 @@ async def run_status(
     backup: str,
     *,
     now: datetime | None = None,
+    db: BaseDBAsyncClient | None = None,
 ) -> RunStatus | None:
-    """One backup's run (None: never asked for, or long forgotten)."""
-    return await _status(redis, settings, tenant, backup, await find_run(tenant.id, backup), now)
+    """One backup's run (None: never asked for, or long forgotten). ``db``: where to read
+    the catalogue (as :func:`dangan.backups.catalogue.list_backups`)."""
+    run = await find_run(tenant.id, backup, db)
+    return await _status(redis, settings, tenant, backup, run, now)
 
 
 async def backup_status(
@@ -101,14 +105,15 @@ async def backup_status(
     now: datetime | None = None,
     runs: int = 10,
     backups: int = 20,
+    db: BaseDBAsyncClient | None = None,
 ) -> BackupStatus:
     """The tenant's finished backups and its recent runs, newest first."""
     found = []
-    for run in await recent_runs(tenant.id, limit=runs):
+    for run in await recent_runs(tenant.id, limit=runs, db=db):
         status = await _status(redis, settings, tenant, run.backup_id, run, now)
         if status is not None:
             found.append(status)
-    listed = await list_backups(tenant.id, limit=backups)
+    listed = await list_backups(tenant.id, limit=backups, db=db)
     return BackupStatus(tenant.slug, listed, found)
 
 

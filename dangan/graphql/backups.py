@@ -1,5 +1,6 @@
-"""备份 in the API: ``backups`` (the tenant's catalogue) and ``backupRuns`` (attempts, with
-their progress and why one failed), for administrators and auditors."""
+"""备份 in the API: ``backups`` (the tenant's catalogue), ``backupRuns`` and ``backupRun(id)``
+(attempts, with their state, progress and why one failed), for administrators and
+auditors; ``runBackup`` (administrators) asks for a backup now."""
 
 from __future__ import annotations
 
@@ -34,19 +35,23 @@ class Backup:
     drill_error: str | None
 
 
-@strawberry.type(description="One attempt at a backup: running, failed (and why) or complete")
+@strawberry.type(description="A backup asked for: its state, progress, and why it failed")
 class BackupRun:
     backup_id: str
     kind: str
-    status: str
+    state: str = strawberry.field(
+        description="queued, running, retrying, interrupted, failed or complete"
+    )
     attempts: int
-    started_at: datetime
-    updated_at: datetime
+    started_at: datetime | None
+    updated_at: datetime | None
     tables_done: int
     tables: int | None
-    rows_done: float
-    bytes_done: float
-    error: str | None
+    rows: float = strawberry.field(description="Rows read so far")
+    bytes: float = strawberry.field(description="Bytes read so far")
+    stage: str | None = strawberry.field(description="What it is doing, or did last")
+    error: str | None = strawberry.field(description="Why the last try failed")
+    retry_at: datetime | None = strawberry.field(description="When a retrying run goes again")
 
 
 def _fields(cls: type, record: Any) -> dict[str, Any]:
@@ -61,6 +66,26 @@ async def backups_list(info: Info, limit: int = 20) -> list[Backup]:
 
 
 async def backup_runs(info: Info, limit: int = 20) -> list[BackupRun]:
-    """The tenant's recent backup attempts, newest first, with progress and failures."""
-    runs = await backups.tenant_backup_runs(info.context.require_caller(), limit)
+    """The tenant's recent backups asked for, newest first, with state and progress."""
+    context = info.context
+    runs = await backups.tenant_backup_runs(
+        context.require_caller(), context.jobs, context.settings, limit
+    )
     return [BackupRun(**_fields(BackupRun, r)) for r in runs]
+
+
+async def backup_run(info: Info, id: strawberry.ID) -> BackupRun:
+    """One backup asked for (its id, d<yyyymmdd> or m<yyyymmdd>T<hhmm>): follow it here."""
+    context = info.context
+    run = await backups.tenant_backup_run(
+        context.require_caller(), context.jobs, context.settings, str(id)
+    )
+    return BackupRun(**_fields(BackupRun, run))
+
+
+async def run_backup(info: Info) -> BackupRun:
+    """Back the tenant up now (administrators): one backup per minute however often it
+    is asked for; follow it with backupRun(id: backupId)."""
+    context = info.context
+    run = await backups.request_backup(context.require_caller(), context.jobs, context.settings)
+    return BackupRun(**_fields(BackupRun, run))

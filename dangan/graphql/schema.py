@@ -54,6 +54,7 @@ class Query:
     customer_access_log = strawberry.field(resolver=audit_api.customer_access_log)
     backups = strawberry.field(resolver=backups_api.backups_list)
     backup_runs = strawberry.field(resolver=backups_api.backup_runs)
+    backup_run = strawberry.field(resolver=backups_api.backup_run)
     retention_rules = strawberry.field(resolver=retention_api.retention_rules)
     retention_candidates = strawberry.field(resolver=retention_api.retention_candidates)
     legal_holds = strawberry.field(resolver=retention_api.legal_holds)
@@ -64,6 +65,7 @@ class Query:
 @strawberry.type
 class Mutation:
     login = strawberry.mutation(resolver=login)
+    run_backup = strawberry.mutation(resolver=backups_api.run_backup)
     create_customer = strawberry.mutation(resolver=create_customer)
     update_customer = strawberry.mutation(resolver=update_customer)
     reveal_field = strawberry.mutation(resolver=reveal_field)

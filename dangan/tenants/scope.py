@@ -149,22 +149,6 @@ async def tenant_part(conn: BaseDBAsyncClient, tenant: TenantRef) -> AsyncIterat
 
 
 @asynccontextmanager
-async def platform_part() -> AsyncIterator[BaseDBAsyncClient]:
-    """Step out of the open tenant transaction to the app role for the block (to read
-    the tenant's rows of a platform table, such as its backup catalogue), and back in
-    after. The block must filter by the tenant itself: nothing else does here."""
-    state = _current.get()
-    if state is None:
-        raise RuntimeError("no tenant transaction is open")
-    tenant, conn, _ = state
-    await leave_tenant(conn)
-    try:
-        yield conn
-    finally:
-        await enter_tenant(conn, tenant)
-
-
-@asynccontextmanager
 async def tenant_transaction(tenant: TenantRef) -> AsyncIterator[BaseDBAsyncClient]:
     """One transaction scoped to ``tenant``; commits on success, rolls back on error."""
     async with in_transaction() as conn:

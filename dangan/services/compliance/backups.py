@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from dangan.database import pool_client
 from dangan.services.compliance.period import Period
 from dangan.services.compliance.tables import Cell, Column, Table
-from dangan.tenants.scope import current_tenant, platform_part, raw_connection
+from dangan.tenants.scope import current_tenant, raw_connection
 
 _BACKUPS = """
 SELECT count(*) FILTER (WHERE finished_at >= $2 AND finished_at < $3) AS made,
@@ -88,9 +89,9 @@ class BackupSection:
 async def backup_section(period: Period) -> BackupSection:
     tenant = current_tenant()
     args = (tenant.id, period.start, period.end)
-    async with platform_part() as conn:
-        backups = (await conn.execute_query_dict(_BACKUPS, list(args)))[0]
-        failed = (await conn.execute_query_dict(_FAILED, list(args)))[0]
+    catalogue = pool_client()  # the platform's tables, on a connection of their own
+    backups = (await catalogue.execute_query_dict(_BACKUPS, list(args)))[0]
+    failed = (await catalogue.execute_query_dict(_FAILED, list(args)))[0]
     restores = await raw_connection().fetchval(_RESTORES, period.start, period.end)
     last_at: datetime | None = backups["last_good_at"]
     age = round((period.end - last_at).total_seconds() / 3600, 1) if last_at else None
