@@ -15,6 +15,10 @@ approved if the rule requires it — and only then:
 The destruction record and its ``purge.destroy`` audit event are written in the same
 transaction. A candidate no longer due is unmarked with its reason; one waiting for an
 approval stays marked.
+
+What each kind of destruction deletes is :func:`remove_customers`,
+:func:`remove_communications` and :func:`remove_share_request`: a restore deletes again
+with them what a record says was destroyed after its backup (:mod:`.redestruction`).
 """
 
 from __future__ import annotations

@@ -3,9 +3,12 @@ was destroyed is deleted again, in the restore's transaction.
 
 A backup holds what was destroyed after it was taken. A restore over the tenant carries
 the destruction records written since into the restored schema
-(:mod:`dangan.tenants.carrying_retention`) and then calls :func:`destroy_again` there:
-every customer, communication and share request whose id a record names (its keyed
-hash, computed by PostgreSQL over each table: :class:`~.records.HashedIds`) is deleted
+(:mod:`dangan.tenants.carrying_retention`) and then calls :func:`destroy_again` there
+with all of its records (those of the backup's time name nothing it still holds, unless
+an earlier restore, before records were carried, brought it back): every customer,
+communication and share request whose id a record names (its keyed hash, computed by
+PostgreSQL over each table, one statement per record type that has records:
+:class:`~.records.HashedIds`) is deleted
 the way the purge deleted it (:func:`~.destruction.remove_customers` and the others:
 a customer with everything it held and the share requests left with no customer, a
 communication with its change records, a share request with its list and history).
@@ -96,7 +99,8 @@ async def _matching(table: str, hashes: set[str], keys: HashedIds) -> dict[str, 
         return {}
     hashed = HashedIds.sql("id", "$2", "$3")
     rows = await raw_connection().fetch(
-        f"SELECT id, h FROM (SELECT id, {hashed} AS h FROM {table}) t WHERE h = ANY($1::text[])",
+        f"SELECT t.id, t.h FROM (SELECT id, {hashed} AS h FROM {table}) t"
+        " JOIN unnest($1::text[]) AS w(h) ON w.h = t.h",
         sorted(hashes),
         keys.inner,
         keys.outer,
