@@ -95,6 +95,13 @@ def restore(
         f"{f' → {report.to_version}' if report.to_version != report.from_version else ''}),"
         f" {report.files_written} file(s) put back"
     )
+    again = {kind: n for kind, n in report.destroyed_again.items() if n}
+    if again:
+        console.print(
+            "destroyed since the backup, and destroyed again: "
+            + ", ".join(f"{n} {kind.replace('_', ' ')}(s)" for kind, n in again.items())
+            + f"; {report.files_kept_out} file(s) not put back"
+        )
     if report.retired is not None:
         console.print(
             f"the replaced schema is kept as {report.retired.schema_name} until"

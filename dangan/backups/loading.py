@@ -21,7 +21,9 @@ A load is one transaction, as the tenant's role, in a schema at the backup's ver
 5. the schema is migrated forward to the latest version if the backup is older.
 
 A restore then swaps the schema in (:func:`dangan.tenants.restoring.swap_in`), carrying
-the audit trail over from the schema it replaces rather than rolling it back.
+the audit trail and the destruction records over from the schema it replaces rather
+than rolling them back, and deleting again, through the caller's ``reapply``, what those
+records say was destroyed.
 
 Any failure rolls the load back and drops the scratch schema; :class:`RestoreError` says
 what was wrong (an error of ``read_table``, e.g. a backup that does not decrypt, is
@@ -33,8 +35,9 @@ than the backup's.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import asyncpg
 import structlog
@@ -47,6 +50,7 @@ from dangan.tenants.names import quote_ident
 from dangan.tenants.provisioning import activate_tenant, provision_tenant
 from dangan.tenants.restoring import (
     RESTORE_ACTION,
+    Reapply,
     Record,
     RestoreError,
     RetiredSchema,
@@ -157,11 +161,13 @@ async def restore(
     reason: str = "restore",
     record: Record | None = None,
     on_table: OnTable | None = None,
+    reapply: Reapply | None = None,
 ) -> Restored:
     """Restore ``backup`` over ``tenant``: load and verify it in a scratch schema, then
-    swap it in (:func:`swap_in`: the audit trail carried over, the replaced schema kept
-    ``keep_days``, ``record`` given ``backup.restore``). Nothing of the tenant changes
-    unless all of it succeeds."""
+    swap it in (:func:`swap_in`: the audit trail and destruction records carried over,
+    ``reapply`` run in the restored schema, the replaced schema kept ``keep_days``,
+    ``record`` given ``backup.restore``). Nothing of the tenant changes unless all of it
+    succeeds."""
     loaded = await load_scratch(tenant, backup, read_table, on_table)
     try:
         retired = await swap_in(
@@ -171,6 +177,7 @@ async def restore(
             reason=reason,
             record=record,
             details=_summary(loaded),
+            reapply=reapply,
         )
     except BaseException:
         await _discard(loaded.schema)
@@ -186,11 +193,13 @@ async def restore_as(
     *,
     record: Record | None = None,
     on_table: OnTable | None = None,
+    reapply: Reapply | None = None,
 ) -> Loaded:
     """Restore ``backup`` into a new tenant ``slug`` (registry row, role, schema), to
-    look at it beside the live one; all of it in one transaction, so a failure leaves
-    no tenant. Nobody is a member of the new tenant (memberships and partner apps are
-    the platform's, not the backup's; the backup's ``member`` rows only keep its records
+    look at it beside the live one; ``reapply`` runs in it before ``record`` is given
+    ``backup.restore``; all of it in one transaction, so a failure leaves no tenant.
+    Nobody is a member of the new tenant (memberships and partner apps are the
+    platform's, not the backup's; the backup's ``member`` rows only keep its records
     consistent): ``dangan user create --tenant <slug>`` lets someone in."""
     version = checked_version(backup.schema_version)
     async with in_transaction() as conn:
@@ -204,9 +213,16 @@ async def restore_as(
         loaded = Loaded(
             tenant, version, TENANT_MIGRATIONS[-1].version, copies, len(backup.sequences)
         )
+        reapplied: Mapping[str, Any] = {}
+        if reapply is not None:
+            async with tenant_part(conn, tenant):
+                reapplied = await reapply()
         if record is not None:
             async with tenant_part(conn, tenant):
-                await record(RESTORE_ACTION, {**_summary(loaded), "schema": tenant.schema_name})
+                await record(
+                    RESTORE_ACTION,
+                    {**_summary(loaded), "schema": tenant.schema_name, **reapplied},
+                )
     return loaded
 
 

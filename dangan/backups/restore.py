@@ -3,16 +3,22 @@ loaded into a fresh schema and verified (:mod:`dangan.backups.loading`), then sw
 over the tenant, or into a new tenant (``--as``), or only loaded and dropped again (the
 restore drill). The attachment files the bucket has lost are put back.
 
+Destroyed stays destroyed: in the swap's transaction (or the new tenant's), what the
+destruction records written since the backup say was destroyed is deleted again
+(:mod:`dangan.services.retention.redestruction`, given the secret key its hashes are
+keyed with), and its attachment files are neither put back nor left in the bucket.
+
 Each outcome is recorded: ``backup.restore`` in the restored tenant's audit trail (in the
-swap's transaction), ``backup.drill`` in the tenant's trail with the catalogue's
-``drilled_at`` / ``drill_error``.
+swap's transaction, with what was destroyed again by record type), ``backup.drill`` in
+the tenant's trail with the catalogue's ``drilled_at`` / ``drill_error``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from dangan.audit.actions import ActionLog
 from dangan.backups import loading
@@ -21,13 +27,21 @@ from dangan.backups.errors import BackupError
 from dangan.backups.manifest import Manifest
 from dangan.backups.reader import OpenBackup, open_backup
 from dangan.backups.snapshot import Snapshot, TableCopy
-from dangan.backups.spool import put_back_files, spooled
+from dangan.backups.spool import Spool, put_back_files, spooled
 from dangan.backups.store import BackupStore
 from dangan.services.errors import DanganError
+from dangan.services.retention.objects import remove_queued_objects, unwanted_objects
+from dangan.services.retention.redestruction import (
+    Destroyed,
+    Redestruction,
+    destroy_again,
+    destruction_subjects,
+)
+from dangan.services.retention.run import retention_ready
 from dangan.settings import Settings
 from dangan.storage import ObjectStore
 from dangan.tenants.restoring import Record, RetiredSchema
-from dangan.tenants.scope import TenantRef
+from dangan.tenants.scope import TenantRef, run_in_tenant
 
 Step = Callable[[str, int, int], Awaitable[None]]  # stage, done, total
 
@@ -43,6 +57,34 @@ class RestoreReport:
     files_written: int
     files_present: int
     retired: RetiredSchema | None  # None: restored into a new tenant, or a drill
+    # Destroyed since the backup and deleted again, by record type; their files kept out.
+    destroyed_again: Mapping[str, int] = field(default_factory=dict)
+    files_kept_out: int = 0
+
+
+@dataclass
+class DestroyAgain:
+    """A restore's ``reapply``: delete again what destruction records say was destroyed
+    (``records``, or the restored schema's own — those carried over included), and
+    remember what it did."""
+
+    secret_key: str
+    records: Sequence[Destroyed] | None = None
+    queue_files: bool = True
+    done: Redestruction = field(default_factory=Redestruction)
+
+    async def __call__(self) -> Mapping[str, Any]:
+        records = self.records if self.records is not None else await destruction_subjects()
+        self.done = await destroy_again(self.secret_key, records, queue_files=self.queue_files)
+        return self.done.details()
+
+
+async def _kept_out(tenant: TenantRef, spool: Spool) -> set[str]:
+    """The backup's files the restored tenant must not get back (see unwanted_objects)."""
+    keys = sorted(spool.files)
+    if not keys:
+        return set()
+    return await run_in_tenant(tenant, lambda: unwanted_objects(keys))
 
 
 def manifest_snapshot(manifest: Manifest) -> Snapshot:
@@ -101,6 +143,7 @@ async def restore_backup(
     opened = await _opened(settings, store, tenant, backup)
     tables = len(opened.manifest.tables)
     await _unpacking(step, tables)
+    again = DestroyAgain(settings.secret_key)
     async with spooled(store.objects, opened) as spool:
         restored = await loading.restore(
             tenant,
@@ -110,9 +153,17 @@ async def restore_backup(
             reason=f"restore of backup {backup}",
             record=_recorder(log, backup),
             on_table=_counter(step, "loading", tables),
+            reapply=again,
         )
-        written, present = await put_back_files(objects, opened, spool)
-    return _report(tenant.slug, backup, restored.loaded, written, present, restored.retired)
+        live = restored.loaded.schema
+        kept_out = await _kept_out(live, spool)
+        written, present = await put_back_files(objects, opened, spool, kept_out)
+    # As a purge does after its commit: the files of what was destroyed leave the bucket
+    # (those queued just now, and any the replaced schema still had queued).
+    await remove_queued_objects(live, objects)
+    return _report(
+        tenant.slug, backup, restored.loaded, written, present, restored.retired, again, kept_out
+    )
 
 
 async def restore_as_new(
@@ -126,10 +177,15 @@ async def restore_as_new(
     *,
     step: Step | None = None,
 ) -> RestoreReport:
-    """Restore ``source``'s backup into a new tenant ``slug``, beside the live one."""
+    """Restore ``source``'s backup into a new tenant ``slug``, beside the live one. What
+    ``source``'s destruction records say was destroyed is deleted from the copy too
+    (destroyed data reappears nowhere); the records stay ``source``'s, and the files are
+    ``source``'s to remove: the copy only leaves them out."""
     opened = await open_backup(settings, store, source.slug, backup)
     tables = len(opened.manifest.tables)
     await _unpacking(step, tables)
+    records = await run_in_tenant(source, destruction_subjects) if retention_ready(source) else []
+    again = DestroyAgain(settings.secret_key, records, queue_files=False)
     async with spooled(store.objects, opened) as spool:
         loaded = await loading.restore_as(
             slug,
@@ -138,9 +194,11 @@ async def restore_as_new(
             spool.read_table,
             record=_recorder(log, backup, source=source.slug),
             on_table=_counter(step, "loading", tables),
+            reapply=again,
         )
-        written, present = await put_back_files(objects, opened, spool)
-    return _report(slug, backup, loaded, written, present, None)
+        kept_out = await _kept_out(loaded.schema, spool)
+        written, present = await put_back_files(objects, opened, spool, kept_out)
+    return _report(slug, backup, loaded, written, present, None, again, kept_out)
 
 
 async def drill_backup(
@@ -198,6 +256,8 @@ def _report(
     written: int,
     present: int,
     retired: RetiredSchema | None,
+    again: DestroyAgain | None = None,
+    kept_out: set[str] | None = None,
 ) -> RestoreReport:
     return RestoreReport(
         tenant=slug,
@@ -209,4 +269,6 @@ def _report(
         files_written=written,
         files_present=present,
         retired=retired,
+        destroyed_again=again.done.by_type() if again is not None else {},
+        files_kept_out=len(kept_out or ()),
     )

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,13 +121,21 @@ def _compare(
         )
 
 
-async def put_back_files(objects: ObjectStore, opened: OpenBackup, spool: Spool) -> tuple[int, int]:
+async def put_back_files(
+    objects: ObjectStore,
+    opened: OpenBackup,
+    spool: Spool,
+    leave_out: Collection[str] = frozenset(),
+) -> tuple[int, int]:
     """Write the backup's attachment files to the main bucket where they are missing
-    (an object key names one file for good, so one that is there is the same file);
-    returns (written, already there)."""
+    (an object key names one file for good, so one that is there is the same file),
+    but those in ``leave_out`` (the restored schema does not want them: their customer
+    was destroyed since the backup); returns (written, already there)."""
     written = present = 0
     types = {entry.key: entry.content_type for entry in opened.manifest.attachments}
     for key, path in sorted(spool.files.items()):
+        if key in leave_out:
+            continue
         if await objects.stat(key) is not None:
             present += 1
             continue

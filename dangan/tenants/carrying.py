@@ -72,14 +72,30 @@ def _qualified(schema: str, name: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
+async def present_tables(conn: BaseDBAsyncClient, schema: str, tables: list[str]) -> set[str]:
+    """Which of ``tables`` ``schema`` has."""
+    rows = await conn.execute_query_dict(_PRESENT, [schema, tables])
+    return {row["relname"] for row in rows}
+
+
+async def shared_columns(
+    conn: BaseDBAsyncClient, replaced: TenantRef, restored: TenantRef, table: str
+) -> list[str]:
+    """The columns of ``table`` both schemas have (quoted, in the restored one's order):
+    what a copy from one to the other can carry."""
+    ours = await conn.execute_query_dict(_COLUMNS, [restored.schema_name, table])
+    theirs = await conn.execute_query_dict(_COLUMNS, [replaced.schema_name, table])
+    kept = {row["attname"] for row in theirs}
+    return [quote_ident(row["attname"]) for row in ours if row["attname"] in kept]
+
+
 async def lock_carried(conn: BaseDBAsyncClient, replaced: TenantRef) -> bool:
     """Lock :data:`CARRIED_OVER` in ``replaced``'s schema against writers until the
     caller's (the swap's) transaction ends — first, before the registry row, as writers
     take them; False, locking nothing, if the schema lacks one of them."""
     tables = list(CARRIED_OVER)
     async with tenant_part(conn, replaced):
-        present = await conn.execute_query_dict(_PRESENT, [replaced.schema_name, tables])
-        if len(present) < len(tables):
+        if len(await present_tables(conn, replaced.schema_name, tables)) < len(tables):
             return False
         await conn.execute_script(
             "LOCK TABLE "
@@ -99,10 +115,7 @@ async def copy_carried(conn: BaseDBAsyncClient, replaced: TenantRef, restored: T
         for table in reversed(tables):
             await conn.execute_script(f"DELETE FROM {_qualified(new, table)}")
         for table in tables:
-            ours = await conn.execute_query_dict(_COLUMNS, [new, table])
-            theirs = await conn.execute_query_dict(_COLUMNS, [old, table])
-            kept = {row["attname"] for row in theirs}
-            columns = ", ".join(quote_ident(r["attname"]) for r in ours if r["attname"] in kept)
+            columns = ", ".join(await shared_columns(conn, replaced, restored, table))
             await conn.execute_script(
                 f"INSERT INTO {_qualified(new, table)} ({columns})"
                 f" SELECT {columns} FROM {_qualified(old, table)}"

@@ -5,8 +5,11 @@ A restore never writes into the tenant's live schema. It builds a scratch schema
 ``t_<slug>_r<yyyymmddhhmmss>`` (UTC, when it was made; at most 59 characters), owned by
 the tenant's role and migrated exactly to the backup's version, loads and verifies it
 there (:mod:`dangan.backups.loading`), and only then, in one transaction, carries the
-audit trail over from the schema it replaces (:mod:`dangan.tenants.carrying`) and
-points the registry (``public.tenant.schema_name``) at it. Nothing derives a tenant's
+audit trail over from the schema it replaces (:mod:`dangan.tenants.carrying`), and the
+destruction records, legal holds and files still to remove
+(:mod:`dangan.tenants.carrying_retention`), lets the caller delete again what those
+records say was destroyed (``reapply``: the keys are the services', not this layer's),
+and points the registry (``public.tenant.schema_name``) at it. Nothing derives a tenant's
 schema from its slug at request time (requests, jobs and commands read the registry),
 so from that commit on everything reads the restored schema. A request that began in
 the old one before the swap fails when it records its audit event after it (the chain's
@@ -37,6 +40,7 @@ from tortoise.transactions import in_transaction
 
 from dangan.services.errors import DanganError
 from dangan.tenants.carrying import copy_carried, lock_carried, remirror
+from dangan.tenants.carrying_retention import carry_retention
 from dangan.tenants.migrations import apply_schema_migration
 from dangan.tenants.names import quote_ident
 from dangan.tenants.scope import TenantRef, tenant_part
@@ -47,6 +51,11 @@ RESTORE_ACTION = "backup.restore"
 _STAMP = "%Y%m%d%H%M%S"
 # What a service hands its audit record to (dangan.audit.actions.Recorder's shape).
 Record = Callable[[str, dict[str, Any]], Awaitable[object]]
+# Work a restore does in the restored schema within the swap's (or the new tenant's)
+# transaction, in that tenant's scope (``raw_connection()`` reaches it), after what is
+# carried over: deleting again what destruction records say was destroyed. What it
+# returns goes into the ``backup.restore`` event; if it raises, nothing is swapped.
+Reapply = Callable[[], Awaitable[Mapping[str, Any]]]
 log = structlog.get_logger("dangan.restore")
 
 
@@ -130,13 +139,17 @@ async def swap_in(
     reason: str = "restore",
     record: Record | None = None,
     details: Mapping[str, Any] | None = None,
+    reapply: Reapply | None = None,
 ) -> RetiredSchema:
     """Make the loaded ``scratch`` schema ``tenant``'s, in one transaction: the audit
     trail and alarm state are carried over from the schema it replaces
-    (:mod:`dangan.tenants.carrying`), the registry points to it (at the latest version),
-    the replaced schema is recorded as retired for ``keep_days``, and ``record`` (a
-    job's or command's audit log) is given ``backup.restore`` in the chain, saying where
-    the replaced chain ended and whether it was carried over."""
+    (:mod:`dangan.tenants.carrying`), and so are destruction records, legal holds and
+    files still to remove (:mod:`dangan.tenants.carrying_retention`); ``reapply`` runs
+    in the restored schema; the registry points to it (at the latest version), the
+    replaced schema is recorded as retired for ``keep_days``, and ``record`` (a job's
+    or command's audit log) is given ``backup.restore`` in the chain, saying where the
+    replaced chain ended, whether it was carried over, what retention carried and what
+    ``reapply`` returned."""
     if keep_days < 0:
         raise RestoreError("keep_days must not be negative")
     if scratch.id != tenant.id or scratch.schema_name == tenant.schema_name:
@@ -156,6 +169,17 @@ async def swap_in(
         previous_head = await _audit_head(conn, tenant)
         if carried:
             await copy_carried(conn, tenant, scratch)
+        retention = await carry_retention(conn, tenant, scratch)
+        if retention.differing_records:
+            log.warning(
+                "destruction records differ from the backup's: the backup's are kept",
+                tenant=tenant.slug,
+                records=retention.differing_records,
+            )
+        reapplied: Mapping[str, Any] = {}
+        if reapply is not None:
+            async with tenant_part(conn, scratch):
+                reapplied = await reapply()
         await remirror(conn, scratch)
         rows = await conn.execute_query_dict(
             "INSERT INTO public.retired_schema (schema_name, tenant_id, drop_after, reason)"
@@ -182,6 +206,8 @@ async def swap_in(
                         "reason": reason,
                         "previousHead": previous_head,
                         "auditTrail": "carried over" if carried else "from the backup",
+                        "retentionCarried": retention.details(),
+                        **reapplied,
                     },
                 )
     log.info(

@@ -2,7 +2,8 @@
 owners told, legal holds, destruction after a grace period with a record that cannot be
 edited. See the modules: rules, queries (what each rule applies to), marking,
 destruction, records, objects (files in S3), holds, candidates (the API's lists and
-approvals), run (a tenant's run, and its dry run)."""
+approvals), run (a tenant's run, and its dry run), redestruction (what a restore
+deletes again)."""
 
 from dangan.services.retention.candidates import (
     CandidateFilter,

@@ -15,6 +15,10 @@ approved if the rule requires it — and only then:
 The destruction record and its ``purge.destroy`` audit event are written in the same
 transaction. A candidate no longer due is unmarked with its reason; one waiting for an
 approval stays marked.
+
+What each kind of destruction deletes is :func:`remove_customers`,
+:func:`remove_communications` and :func:`remove_share_request`: a restore deletes again
+with them what a record says was destroyed after its backup (:mod:`.redestruction`).
 """
 
 from __future__ import annotations
@@ -214,11 +218,13 @@ async def destroy_group(
         return outcome
     outcome.destroyed = [CandidateLine.from_row(rule.rule, row) for row in ready]
     if group.record_type == "customer":
-        subjects_ids, keys = await _destroy_customer(outcome, [group.key, *merged], dry_run)
+        removal = await remove_customers([group.key, *merged], dry_run=dry_run)
     elif group.record_type == "communication":
-        subjects_ids, keys = await _destroy_communications(outcome, ready, dry_run)
+        removal = await remove_communications([row["record_id"] for row in ready], dry_run=dry_run)
     else:
-        subjects_ids, keys = await _destroy_share(outcome, group.key, dry_run)
+        removal = await remove_share_request(group.key, dry_run=dry_run)
+    outcome.counts = removal.counts
+    keys = removal.object_keys
     if dry_run or purger is None:  # (never both False and None: checked above)
         outcome.status = "would_destroy"
         outcome.objects_queued = len(keys)
@@ -234,7 +240,7 @@ async def destroy_group(
             if group.record_type != "share_request"
             else None
         ),
-        subject_hashes=[subject_hash(purger.secret_key, i) for i in subjects_ids],
+        subject_hashes=[subject_hash(purger.secret_key, i) for i in removal.subjects],
         marked_at=min(row["marked_at"] for row in ready),
         due_at=max(row["due_at"] for row in ready),
         approved_by=approved_by,
@@ -247,13 +253,7 @@ async def destroy_group(
         operator=purger.operator,
     )
     outcome.record_id = await write_record(destruction, purger.log)
-    if keys:
-        await conn.execute(
-            "INSERT INTO retention_object_removal (object_key, record_id)"
-            " SELECT key, $2 FROM unnest($1::text[]) AS k(key) ON CONFLICT DO NOTHING",
-            keys,
-            outcome.record_id,
-        )
+    await queue_object_removals(keys, outcome.record_id)
     outcome.objects_queued = len(keys)
     outcome.status = "destroyed"
     return outcome
@@ -279,11 +279,35 @@ def _reason(rule: RetentionRule, record_type: str, ready: Sequence[Any]) -> str:
     return f"{ready[0]['reason']} ({terms})"
 
 
-async def _destroy_customer(
-    outcome: GroupOutcome, ids: list[uuid.UUID], dry_run: bool
-) -> tuple[list[uuid.UUID], list[str]]:
-    """The customer and the customers merged into it, with everything they hold."""
+@dataclass(frozen=True)
+class Removal:
+    """What a destruction deletes (or would): the rows by table, the ids its record names
+    (as hashes), and the attachment files left to remove from S3 after the commit."""
+
+    counts: dict[str, int]
+    subjects: list[uuid.UUID]
+    object_keys: list[str]
+
+
+async def queue_object_removals(keys: Sequence[str], record_id: int) -> None:
+    """Queue attachment files for removal after the commit, under the record that
+    destroyed them (:mod:`.objects` removes them)."""
+    if keys:
+        await raw_connection().execute(
+            "INSERT INTO retention_object_removal (object_key, record_id)"
+            " SELECT key, $2 FROM unnest($1::text[]) AS k(key) ON CONFLICT DO NOTHING",
+            list(keys),
+            record_id,
+        )
+
+
+async def remove_customers(ids: Sequence[uuid.UUID], *, dry_run: bool = False) -> Removal:
+    """A customer (``ids[0]``) and the customers merged into it (the rest), with
+    everything they hold and the share requests left with no customer; their attachment
+    files are returned to be queued. The caller has checked that no legal hold protects
+    them (the database refuses otherwise)."""
     conn = raw_connection()
+    ids = list(ids)
     counts = dict(await conn.fetchrow(_COUNTS, ids))
     emptied = await conn.fetch(_EMPTIED_SHARES, ids)
     keys = [
@@ -294,7 +318,7 @@ async def _destroy_customer(
             ids,
         )
     ]
-    outcome.counts = {
+    counts = {
         "customer": 1,
         "merged_customer": len(ids) - 1,
         **counts,
@@ -308,21 +332,18 @@ async def _destroy_customer(
         )
         await conn.execute("DELETE FROM share_request WHERE id = ANY($1::uuid[])", shares)
         await conn.execute("DELETE FROM customer WHERE id = ANY($1::uuid[])", ids)
-    return ids, keys
+    return Removal(counts, ids, keys)
 
 
-async def _destroy_communications(
-    outcome: GroupOutcome, ready: Sequence[Any], dry_run: bool
-) -> tuple[list[uuid.UUID], list[str]]:
-    """The customer's due communications and their change records."""
+async def remove_communications(ids: Sequence[uuid.UUID], *, dry_run: bool = False) -> Removal:
+    """Communications and their change records (their customer stays)."""
     conn = raw_connection()
-    ids = [row["record_id"] for row in ready]
+    ids = list(ids)
     changes = await conn.fetchval(
         "SELECT count(*) FROM customer_change WHERE record_type = 'communication'"
         " AND record_id = ANY($1::uuid[])",
         ids,
     )
-    outcome.counts = {"communication": len(ids), "customer_change": changes}
     if not dry_run:
         await conn.execute(
             "DELETE FROM customer_change WHERE record_type = 'communication'"
@@ -331,12 +352,10 @@ async def _destroy_communications(
         )
         await conn.execute("DELETE FROM communication WHERE id = ANY($1::uuid[])", ids)
         await conn.execute("DELETE FROM retention_candidate WHERE record_id = ANY($1::uuid[])", ids)
-    return ids, []
+    return Removal({"communication": len(ids), "customer_change": changes}, ids, [])
 
 
-async def _destroy_share(
-    outcome: GroupOutcome, share_id: uuid.UUID, dry_run: bool
-) -> tuple[list[uuid.UUID], list[str]]:
+async def remove_share_request(share_id: uuid.UUID, *, dry_run: bool = False) -> Removal:
     """One share request with the list of its customers and its history."""
     conn = raw_connection()
     row = await conn.fetchrow(
@@ -344,7 +363,7 @@ async def _destroy_share(
         " (SELECT count(*) FROM share_event WHERE request_id = $1) AS events",
         share_id,
     )
-    outcome.counts = {
+    counts = {
         "share_request": 1,
         "share_request_customer": row["customers"],
         "share_event": row["events"],
@@ -352,4 +371,4 @@ async def _destroy_share(
     if not dry_run:
         await conn.execute("DELETE FROM retention_candidate WHERE record_id = $1", share_id)
         await conn.execute("DELETE FROM share_request WHERE id = $1", share_id)
-    return [share_id], []
+    return Removal(counts, [share_id], [])

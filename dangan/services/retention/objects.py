@@ -44,6 +44,19 @@ async def pending_removals(
     return [row["object_key"] for row in rows]
 
 
+async def unwanted_objects(keys: Sequence[str]) -> set[str]:
+    """Those of ``keys`` (attachment files in a backup) that must not be put back: no
+    attachment row names them (its customer was destroyed, or the row deleted), or they
+    are queued for removal."""
+    rows = await raw_connection().fetch(
+        "SELECT k FROM unnest($1::text[]) AS k"
+        " WHERE NOT EXISTS (SELECT 1 FROM attachment a WHERE a.object_key = k)"
+        " OR EXISTS (SELECT 1 FROM retention_object_removal r WHERE r.object_key = k)",
+        list(keys),
+    )
+    return {row["k"] for row in rows}
+
+
 async def remove_queued_objects(
     tenant: TenantRef, objects: ObjectStore, record_id: int | None = None
 ) -> RemovalReport:

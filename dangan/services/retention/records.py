@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from dangan.audit.actions import ActionLog
-from dangan.audit.redaction import audit_key, keyed_hash
+from dangan.audit.redaction import HMAC_PREFIX, audit_key, keyed_hash
 from dangan.authz.retention import check_retention_right
 from dangan.services.callers import Caller
 from dangan.services.errors import BadUserInput
@@ -49,6 +49,28 @@ def subject_hash(secret_key: str, record_id: uuid.UUID | str) -> str:
     hashed = keyed_hash(audit_key(secret_key), str(uuid.UUID(str(record_id))))
     assert hashed is not None
     return hashed
+
+
+@dataclass(frozen=True)
+class HashedIds:
+    """:func:`subject_hash` computed by PostgreSQL, over a whole table in one statement
+    (a restore looks for the rows a destruction record names). HMAC-SHA256 is built from
+    ``sha256()``: the two padded keys go as parameters, never in the statement's text."""
+
+    inner: bytes
+    outer: bytes
+
+    @classmethod
+    def under(cls, secret_key: str) -> HashedIds:
+        padded = audit_key(secret_key).ljust(64, b"\0")  # the key is shorter than a block
+        return cls(bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded))
+
+    @staticmethod
+    def sql(column: str, inner: str, outer: str) -> str:
+        """The expression of ``column``'s hash, given the placeholders of the keys."""
+        message = f"convert_to({column}::text, 'UTF8')"
+        digest = f"sha256({outer}::bytea || sha256({inner}::bytea || {message}))"
+        return f"'{HMAC_PREFIX}' || left(encode({digest}, 'hex'), 32)"
 
 
 @dataclass(frozen=True)
