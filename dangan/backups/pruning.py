@@ -330,15 +330,24 @@ async def _remove(
     if report.dry_run:
         return True
     for version in order:
-        try:
-            await bucket.objects.remove(version.key, version.version_id)
-        except S3Error as exc:
-            if exc.code != "AccessDenied":
-                raise
-            report.waiting.append(
-                Waiting(backup, bucket.name, await _locked_until(bucket.objects, version))
-            )
+        if not await _remove_version(bucket, backup, version, report):
             return not _has_manifest([v for v in order[order.index(version) :]])
+    return True
+
+
+async def _remove_version(
+    bucket: _Bucket, backup: str, version: ObjectVersion, report: PruneReport
+) -> bool:
+    """Remove one version; False (reported as waiting) if its lock refuses."""
+    try:
+        await bucket.objects.remove(version.key, version.version_id)
+    except S3Error as exc:
+        if exc.code != "AccessDenied":
+            raise
+        report.waiting.append(
+            Waiting(backup, bucket.name, await _locked_until(bucket.objects, version))
+        )
+        return False
     return True
 
 
@@ -374,20 +383,11 @@ async def _remove_strays(
         stray = (version.key, version.version_id) not in named and not version.key.endswith(
             "/" + MANIFEST
         )
-        if stray and version.modified is not None and version.modified <= old:
-            if report.dry_run:
-                report.strays += 1
-                continue
-            try:
-                await bucket.objects.remove(version.key, version.version_id)
-            except S3Error as exc:
-                if exc.code != "AccessDenied":
-                    raise
-                report.waiting.append(
-                    Waiting(backup, bucket.name, await _locked_until(bucket.objects, version))
-                )
-            else:
-                report.strays += 1
+        old_enough = version.modified is not None and version.modified <= old
+        if not (stray and old_enough):
+            continue
+        if report.dry_run or await _remove_version(bucket, backup, version, report):
+            report.strays += 1
 
 
 def _reason(exc: BaseException) -> str:

@@ -42,17 +42,16 @@ from dangan.backups.catalogue import (
     start_run,
 )
 from dangan.backups.errors import BackupError
-from dangan.backups.keys import DataKey, open_data_key, tenant_data_key
+from dangan.backups.keys import DataKey, tenant_data_key
 from dangan.backups.manifest import (
     AttachmentEntry,
     Manifest,
     ObjectEntry,
     TableEntry,
     backup_prefix,
-    check_mac,
-    decode_manifest,
     manifest_key,
 )
+from dangan.backups.reader import open_backup
 from dangan.backups.replica import replicate_backup
 from dangan.backups.snapshot import TableCopy, TableSink, take_snapshot
 from dangan.backups.store import BackupStore
@@ -150,18 +149,13 @@ async def adopt_backup(
     """Enter in the catalogue a backup whose manifest a run wrote before it died (the
     rerun of its slot, and pruning, call this); None if it has no manifest. A manifest
     that does not open (altered, or under an unknown master key) raises BackupError."""
-    key = manifest_key(tenant.slug, backup)
-    if await store.objects.stat(key) is None:
+    info = await store.objects.stat(manifest_key(tenant.slug, backup))
+    if info is None:
         return None
-    manifest = decode_manifest(await store.objects.get_bytes(key), key)
-    data_key = open_data_key(settings, bytes.fromhex(manifest.wrapped_key), manifest.master_key_id)
-    check_mac(manifest, data_key, key)
-    info = await store.objects.stat(key)
-    locked_until = datetime.fromisoformat(info.locked_until) if info and info.locked_until else None
+    manifest = (await open_backup(settings, store, tenant.slug, backup)).manifest
+    locked_until = datetime.fromisoformat(info.locked_until) if info.locked_until else None
     async with in_transaction() as conn:
-        await record_backup(
-            conn, manifest, lock_mode=info.lock_mode if info else None, locked_until=locked_until
-        )
+        await record_backup(conn, manifest, lock_mode=info.lock_mode, locked_until=locked_until)
     return await find_backup(tenant.id, backup)
 
 

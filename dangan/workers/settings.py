@@ -65,6 +65,13 @@ async def _open_stores(ctx: dict[str, Any], settings: Settings, endpoints: Endpo
     ctx["backups"] = await open_configured_store(settings, endpoints)
 
 
+def _cron(settings: Settings, job: Any, **when: Any) -> Any:
+    """A cron job of this deployment: arq's job keys are not per queue, so the namespace
+    in its name (and so in each slot's job id) keeps deployments sharing one Redis from
+    taking each other's slot; ``unique``: one run per slot however many workers."""
+    return cron(job, name=f"cron:{settings.redis_namespace}:{job.__name__}", unique=True, **when)
+
+
 def build_worker(
     settings: Settings, endpoints: Endpoints, *, connect_database: bool = True, **overrides: Any
 ) -> Worker:
@@ -89,84 +96,71 @@ def build_worker(
 
     options: dict[str, Any] = {
         "functions": FUNCTIONS,
-        # arq's job keys are not per queue: the namespace in the name (and so in the
-        # slot's job id) keeps deployments that share one Redis from taking each other's slot.
         "cron_jobs": [
-            cron(
+            _cron(
+                settings,
                 nightly_census,
-                name=f"cron:{settings.redis_namespace}:nightly_census",
                 hour={2},
                 minute={15},
-                unique=True,
             ),
-            cron(
+            _cron(
+                settings,
                 nightly_ratings,
-                name=f"cron:{settings.redis_namespace}:nightly_ratings",
                 hour={1},
                 minute={30},
-                unique=True,
             ),
-            cron(
+            _cron(
+                settings,
                 expire_share_grants,
-                name=f"cron:{settings.redis_namespace}:expire_share_grants",
                 minute=set(range(0, 60, 10)),
-                unique=True,
             ),
-            cron(
+            _cron(
+                settings,
                 audit_checkpoints,
-                name=f"cron:{settings.redis_namespace}:audit_checkpoints",
                 minute=set(range(5, 60, 10)),
-                unique=True,
             ),
-            cron(
+            _cron(
+                settings,
                 index_audit_access,
-                name=f"cron:{settings.redis_namespace}:index_audit_access",
                 minute=set(range(60)),  # every minute
-                unique=True,
                 timeout=3600,
             ),
-            cron(
+            _cron(
+                settings,
                 restore_drills,
-                name=f"cron:{settings.redis_namespace}:restore_drills",
                 hour={4},
                 minute={30},
-                unique=True,
                 timeout=6 * 3600,
             ),
-            cron(
+            _cron(
+                settings,
                 drop_retired_schemas,
-                name=f"cron:{settings.redis_namespace}:drop_retired_schemas",
                 hour={5},
                 minute={10},
-                unique=True,
             ),
-            cron(
+            _cron(
+                settings,
                 backup_upkeep,
-                name=f"cron:{settings.redis_namespace}:backup_upkeep",
                 hour={(settings.backup_hour + UPKEEP_AFTER_HOURS) % 24},
                 minute={settings.backup_minute},
-                unique=True,
             ),
-            cron(
+            _cron(
+                settings,
                 audit_retention,
-                name=f"cron:{settings.redis_namespace}:audit_retention",
                 hour={3},
                 minute={45},
-                unique=True,
             ),
-            cron(
+            _cron(
+                settings,
                 nightly_retention,
-                name=f"cron:{settings.redis_namespace}:nightly_retention",
                 hour={4},
                 minute={15},
-                unique=True,
             ),
-            cron(
+            _cron(
+                settings,
                 nightly_backups,
-                name=f"cron:{settings.redis_namespace}:nightly_backups",
                 hour={settings.backup_hour},
                 minute={settings.backup_minute},
-                unique=True,
             ),
         ],
         "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),
@@ -211,11 +205,10 @@ def build_alarm_worker(
             ),
         ],
         "cron_jobs": [
-            cron(
+            _cron(
+                settings,
                 alarm_sweep,
-                name=f"cron:{settings.redis_namespace}:alarm_sweep",
                 second={30},
-                unique=True,
             ),
         ],
         "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),
