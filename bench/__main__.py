@@ -24,6 +24,7 @@ BENCHMARKS: tuple[str, ...] = (
     "customers_list_masked",
     "import_customers",
     "duplicate_check",
+    "backup_throughput",
 )
 
 
