@@ -25,6 +25,7 @@ BENCHMARKS: tuple[str, ...] = (
     "import_customers",
     "duplicate_check",
     "backup_throughput",
+    "backup_many_tenants",
 )
 
 

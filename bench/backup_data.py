@@ -115,7 +115,7 @@ FROM customer_change h JOIN customer c ON c.id = h.customer_id,
          AS f(field, value);
 """
 
-_TABLES = (
+TABLES = (  # the tables a backup reads, in its order (dangan.backups.snapshot)
     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
     " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
     " ORDER BY c.relname"
@@ -173,7 +173,7 @@ async def _rows(conn: asyncpg.Connection, tenant: TenantRef) -> int:
     async with conn.transaction():
         await conn.execute(scope_sql(tenant))
         total = 0
-        for row in await conn.fetch(_TABLES):
+        for row in await conn.fetch(TABLES):
             total += await conn.fetchval(f'SELECT count(*) FROM "{row["relname"]}"')
     return total
 
@@ -189,6 +189,6 @@ async def raw_copy(conn: asyncpg.Connection, tenant: TenantRef) -> int:
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(scope_sql(tenant))
-        for row in await conn.fetch(_TABLES):
+        for row in await conn.fetch(TABLES):
             await conn.copy_from_table(row["relname"], output=discard)
     return copied

@@ -49,7 +49,7 @@ from dangan.backups.manifest import (
     decode_manifest,
     manifest_key,
 )
-from dangan.backups.snapshot import TableCopy, TableSink, take_snapshot
+from dangan.backups.snapshot import TableCopy, TableSink, schema_relations, take_snapshot
 from dangan.backups.store import BackupStore
 from dangan.backups.upload import SealedUpload, Uploaded
 from dangan.settings import Settings
@@ -221,11 +221,7 @@ async def _take(
     async def first(conn: TenantSession) -> None:
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(tenant)):
             raise BackupBusy(f"a backup of {tenant.slug} is already running")
-        counted["tables"] = await conn.fetchval(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
-            " AND NOT c.relispartition"
-        )
+        counted["tables"] = len((await schema_relations(conn))[0])
         rows = await conn.fetch(
             "SELECT object_key, size_bytes, sha256 FROM attachment WHERE status = 'STORED'"
             " ORDER BY object_key"
