@@ -24,6 +24,8 @@ BENCHMARKS: tuple[str, ...] = (
     "customers_list_masked",
     "import_customers",
     "duplicate_check",
+    "backup_throughput",
+    "backup_many_tenants",
 )
 
 

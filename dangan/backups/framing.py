@@ -32,6 +32,12 @@ def chunk(data: bytes) -> bytes:
     return _CHUNK.pack(len(data)) + data
 
 
+def chunk_header(size: int) -> bytes:
+    """What goes before ``size`` (not 0) bytes of a chunk; writing it and then the bytes
+    themselves saves :func:`chunk`'s copy of them."""
+    return _CHUNK.pack(size)
+
+
 @dataclass(frozen=True)
 class Piece:
     """What the reader found next: a stream's start (``data`` empty, ``end`` False), a

@@ -44,7 +44,7 @@ import structlog
 from tortoise.transactions import in_transaction
 
 from dangan.backups.ordering import load_order, schema_tables
-from dangan.backups.snapshot import SEQUENCES_SQL, Snapshot, TableCopy, TableSink
+from dangan.backups.snapshot import Snapshot, TableCopy, TableSink, schema_relations
 from dangan.tenants.migrations import apply_tenant_migration
 from dangan.tenants.names import quote_ident
 from dangan.tenants.provisioning import activate_tenant, provision_tenant
@@ -252,7 +252,7 @@ async def _fill(
     parents = await schema_tables(conn)
     expected = {copy.table: copy for copy in backup.tables}
     _check_same("table", set(expected), set(parents))
-    sequences = {row["relname"] for row in await conn.fetch(SEQUENCES_SQL)}
+    sequences = set((await schema_relations(conn))[1])
     _check_same("sequence", set(backup.sequences), sequences)
     order = load_order(parents)
     for table in reversed(order):

@@ -27,6 +27,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 MAGIC = b"DGBK\x01"
 KEY_BYTES = 32
 FRAME_BYTES = 1 << 20  # plaintext per frame: 1 MiB
+# zstd level 1: on a tenant's COPY text (bench/backup_throughput.py) it compresses as well
+# as level 3 (3.95x vs 4.01x) in half the time (100 vs 200 ms for 59 MB), and sealing runs
+# next to PostgreSQL's COPY on the same few cores.
+ZSTD_LEVEL = 1
 _SALT_BYTES = 8
 _LENGTH = struct.Struct(">I")
 _WRAP_NONCE_BYTES = 12
@@ -92,7 +96,7 @@ def seal(
     salt = os.urandom(_SALT_BYTES)
     aead = AESGCM(data_key)
     yield MAGIC + salt
-    compressor = zstandard.ZstdCompressor(level=3).compressobj()
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compressobj()
     compressed = (piece for chunk in chunks if (piece := compressor.compress(chunk)))
     tail = _Tail(compressor)
     for number, (plain, last) in enumerate(_frames(tail.after(compressed), frame_bytes)):

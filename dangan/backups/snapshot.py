@@ -21,17 +21,20 @@ from dataclasses import dataclass, field
 from dangan.tenants.names import quote_ident
 from dangan.tenants.scope import TenantRef, TenantSession, raw_connection, tenant_transaction
 
-# The tables of the tenant's schema (partitioned tables whole, not their partitions).
-_TABLES = (
-    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+# The tables (partitioned tables whole, not their partitions) and sequences of the
+# tenant's schema, found through pg_depend, where every relation records its schema, by
+# pg_depend's index on the referenced object. pg_class has no index that starts with the
+# schema: with 1,000 tenants (200,000 pg_class rows) a scan of it cost 35-70 ms a query
+# on PostgreSQL 18 whenever the planner chose one, and it has no other way on 15.
+_RELATIONS = (
+    "SELECT c.relname, c.relkind = 'S' AS is_sequence FROM pg_depend d"
+    " JOIN pg_class c ON c.oid = d.objid"
+    " WHERE d.refclassid = 'pg_namespace'::regclass AND d.classid = 'pg_class'::regclass"
+    " AND d.refobjid = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+    " AND d.refobjsubid = 0 AND c.relkind IN ('r', 'p', 'S') AND NOT c.relispartition"
     " ORDER BY c.relname"
 )
 _VERSION = "SELECT max(version) FROM schema_migration"
-SEQUENCES_SQL = (
-    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE n.nspname = current_schema() AND c.relkind = 'S' ORDER BY c.relname"
-)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,15 @@ class Snapshot:
 
 
 Open = Callable[[str], Awaitable["TableSink"]]
+
+
+async def schema_relations(conn: TenantSession) -> tuple[list[str], list[str]]:
+    """The names of the tables and of the sequences of the tenant's schema, sorted."""
+    tables: list[str] = []
+    sequences: list[str] = []
+    for row in await conn.fetch(_RELATIONS):
+        (sequences if row["is_sequence"] else tables).append(row["relname"])
+    return tables, sequences
 
 
 class TableSink:
@@ -93,14 +105,14 @@ async def take_snapshot(
         if first is not None:
             await first(conn)
         version = await conn.fetchval(_VERSION)
+        tables, sequence_names = await schema_relations(conn)
         sequences = {}
-        for row in await conn.fetch(SEQUENCES_SQL):
-            name = row["relname"]
+        for name in sequence_names:
             position = await conn.fetchrow(f"SELECT last_value, is_called FROM {quote_ident(name)}")
-            sequences[name] = (int(position["last_value"]), bool(position["is_called"]))
-        for row in await conn.fetch(_TABLES):
-            sink = await open_table(row["relname"])
-            await conn.copy_table_out(row["relname"], sink.write)
+            sequences[name] = (int(position[0]), bool(position[1]))
+        for table in tables:
+            sink = await open_table(table)
+            await conn.copy_table_out(table, sink.write)
             copy = await sink.close()
             copies.append(copy)
             if on_table is not None:

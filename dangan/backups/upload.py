@@ -118,13 +118,17 @@ class SealedUpload:
                 self._queue.put_nowait(item)
                 return
             except queue.Full:
-                await asyncio.to_thread(self._wait_for_room)
+                if await asyncio.to_thread(self._put_within, item, 0.5):
+                    return
 
-    def _wait_for_room(self) -> None:
-        """Block (in a thread) until the queue has room or half a second has passed."""
-        with self._queue.not_full:
-            if self._queue.full():
-                self._queue.not_full.wait(0.5)
+    def _put_within(self, item: object, seconds: float) -> bool:
+        """Put ``item``, waiting (in a thread) at most ``seconds`` for room; False if none
+        came (the caller then looks at the upload again: it may have failed)."""
+        try:
+            self._queue.put(item, timeout=seconds)
+        except queue.Full:
+            return False
+        return True
 
     async def _failed(self) -> None:
         try:

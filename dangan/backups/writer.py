@@ -20,6 +20,7 @@ does nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import time
@@ -53,7 +54,7 @@ from dangan.backups.manifest import (
 )
 from dangan.backups.reader import open_backup
 from dangan.backups.replica import replicate_backup
-from dangan.backups.snapshot import TableCopy, TableSink, take_snapshot
+from dangan.backups.snapshot import TableCopy, TableSink, schema_relations, take_snapshot
 from dangan.backups.store import BackupStore
 from dangan.backups.upload import SealedUpload, Uploaded
 from dangan.settings import Settings
@@ -97,12 +98,55 @@ class _FramedSink(TableSink):
         self.upload = upload
 
     async def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return  # a chunk of length 0 would read back as the table's end
         await super().write(chunk)
-        await self.upload.write(framing.chunk(chunk))
+        await self.upload.write(framing.chunk_header(len(chunk)))
+        await self.upload.write(chunk)
 
     async def close(self) -> TableCopy:
         await self.upload.write(framing.END)
         return await super().close()
+
+
+class _Teller:
+    """Tables done, told (to the catalogue and the caller's progress) by a task of its
+    own, so that the snapshot never waits for a progress write: a table is only handed
+    over; what piled up meanwhile is told in order, with one catalogue write."""
+
+    def __init__(
+        self, tell: Callable[[list[TableCopy]], Awaitable[None]], context: contextvars.Context
+    ) -> None:
+        self._tell = tell
+        self._pending: list[TableCopy] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.create_task(self._run(), context=context)
+
+    def add(self, copy: TableCopy) -> None:
+        self._pending.append(copy)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if batch:
+                await self._tell(batch)
+            if self._closing and not self._pending:
+                return
+
+    async def close(self) -> None:
+        """Wait until every table handed over is told (raises what telling raised)."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+
+    async def cancel(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
 
 
 async def run_backup(
@@ -179,11 +223,7 @@ async def _take(
     async def first(conn: TenantSession) -> None:
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock_key(tenant)):
             raise BackupBusy(f"a backup of {tenant.slug} is already running")
-        counted["tables"] = await conn.fetchval(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
-            " AND NOT c.relispartition"
-        )
+        counted["tables"] = len((await schema_relations(conn))[0])
         rows = await conn.fetch(
             "SELECT object_key, size_bytes, sha256, content_type FROM attachment"
             " WHERE status = 'STORED' ORDER BY object_key"
@@ -193,17 +233,18 @@ async def _take(
         )
 
     done: list[TableCopy] = []
-    # Progress is written outside the snapshot's (read-only) transaction: in the context
-    # as it was before it began (Tortoise finds its transaction through a context var).
-    outside = contextvars.copy_context()
 
-    async def on_table(copy: TableCopy) -> None:
-        await asyncio.create_task(_tell(copy), context=outside.copy())
-
-    async def _tell(copy: TableCopy) -> None:
-        done.append(copy)
-        counted["rows"] += copy.rows
-        counted["bytes"] += copy.bytes
+    async def tell(copies: list[TableCopy]) -> None:
+        for copy in copies:
+            done.append(copy)
+            counted["rows"] += copy.rows
+            counted["bytes"] += copy.bytes
+            if progress is not None:
+                await progress(
+                    BackupProgress(
+                        len(done), counted["tables"], counted["rows"], counted["bytes"], copy.table
+                    )
+                )
         await note_progress(
             tenant.id,
             backup,
@@ -212,14 +253,14 @@ async def _take(
             rows=counted["rows"],
             size=counted["bytes"],
         )
-        if progress is not None:
-            await progress(
-                BackupProgress(
-                    len(done), counted["tables"], counted["rows"], counted["bytes"], copy.table
-                )
-            )
 
+    # Progress is written outside the snapshot's (read-only) transaction: in the context
+    # as it was before it began (Tortoise finds its transaction through a context var).
+    told = _Teller(tell, contextvars.copy_context())
     data = SealedUpload(store.objects, prefix + "data", data_key.key)
+
+    async def on_table(copy: TableCopy) -> None:
+        told.add(copy)
 
     async def open_table(table: str) -> TableSink:
         await data.write(framing.start(table))
@@ -228,7 +269,9 @@ async def _take(
     try:
         snapshot = await take_snapshot(tenant, open_table, on_table, first=first)
         data_object = await data.finish()
+        await told.close()
     except BaseException:
+        await told.cancel()
         await data.abort()
         raise
     if snapshot.schema_version is None:
