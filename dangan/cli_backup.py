@@ -1,4 +1,4 @@
-"""``dangan backup run | list | verify | prune``: take a tenant's backup now (progress
+"""``dangan backup run | list | verify | prune | schedule``: take a tenant's backup now (progress
 bar), list the catalogue, read a backup back and check every checksum, apply the
 keep-policy (``restore`` and ``drill``:
 :mod:`dangan.cli_restore`). Each is recorded in the tenant's audit trail."""
@@ -17,6 +17,7 @@ from dangan.backups import writer
 from dangan.backups.catalogue import BackupRecord, list_backups
 from dangan.backups.pruning import PruneReport, prune_backups
 from dangan.backups.reader import VerifyReport
+from dangan.backups.schedule import Schedule, set_schedule, tenant_schedule
 from dangan.backups.slots import backup_id
 from dangan.backups.store import open_configured_store
 from dangan.backups.verification import verify_and_record
@@ -232,3 +233,32 @@ def prune(
             )
         for problem in report.problems:
             console.print(f"  [red]problem:[/red] {problem}")
+
+
+@backup_app.command("schedule")
+def schedule(
+    tenant: OneTenant,
+    at: Annotated[str | None, typer.Option(help="Its own daily time, HH:MM UTC")] = None,
+    off: Annotated[bool, typer.Option("--off", help="No scheduled backups")] = False,
+    default: Annotated[bool, typer.Option("--default", help="Back to the default time")] = False,
+) -> None:
+    """Show or set when the tenant's scheduled backup starts each day (UTC): its own
+    time, the deployment's default (DANGAN_BACKUP_HOUR:MINUTE), or off."""
+    from dangan.cli import _run_with_db, _tenant
+
+    if sum((at is not None, off, default)) > 1:
+        raise typer.BadParameter("give at most one of --at, --off, --default")
+    hour = minute = None
+    if at is not None:
+        try:
+            hour, minute = (int(part) for part in at.split(":"))
+        except ValueError as exc:
+            raise typer.BadParameter("--at takes HH:MM, e.g. 02:30") from exc
+
+    async def work(settings: Settings, endpoints: Endpoints) -> Schedule:
+        ref = await _tenant(tenant)
+        if at is not None or off or default:
+            await set_schedule(ref, hour=hour, minute=minute or 0, enabled=not off)
+        return await tenant_schedule(settings, ref)
+
+    console.print(f"{tenant}: scheduled backups {_run_with_db(work).describe()}")

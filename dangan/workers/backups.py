@@ -39,6 +39,7 @@ from dangan.audit.actions import ActionLog, error_code
 from dangan.backups.catalogue import fail_run
 from dangan.backups.errors import BackupError
 from dangan.backups.failures import Failure, record_failure
+from dangan.backups.schedule import due_tenants
 from dangan.backups.slots import backup_id, check_backup_id, job_id
 from dangan.backups.transient import describe, is_transient
 from dangan.backups.writer import BackupOutcome, BackupProgress, run_backup
@@ -277,17 +278,20 @@ async def _failed_for_good(redis: ArqRedis, settings: Settings, ident: str) -> b
     return result is not None and not result.success
 
 
-async def nightly_backups(ctx: dict[str, Any]) -> dict[str, str]:
-    """Cron (``DANGAN_BACKUP_HOUR``:``_MINUTE`` UTC): queue the day's scheduled backup of
-    every tenant (tenant -> backup id queued). A second run the same day, or another
-    worker's, queues nothing new: the job ids are per tenant and day."""
-    settings: Settings = ctx["settings"]
-    now = datetime.now(UTC)
+async def scheduled_backups(ctx: dict[str, Any]) -> dict[str, str]:
+    """Cron, every few minutes: queue the day's scheduled backup of each tenant whose time
+    has come (:mod:`dangan.backups.schedule`; tenant -> backup id queued)."""
+    return await queue_due_backups(ctx["redis"], ctx["settings"], datetime.now(UTC))
+
+
+async def queue_due_backups(redis: ArqRedis, settings: Settings, now: datetime) -> dict[str, str]:
+    """Queue the scheduled backups due at ``now``: each tenant once a day, at its time.
+    A second tick, or another worker's, queues nothing new (the run is recorded, or the
+    job id per tenant and day is taken)."""
+    tenants = [t for t in await list_tenants() if t.status != "provisioning"]
     queued: dict[str, str] = {}
-    for tenant in await list_tenants():
-        if tenant.status == "provisioning":
-            continue
-        asked = await enqueue_backup(ctx["redis"], settings, tenant, "scheduled", now)
+    for tenant in await due_tenants(settings, tenants, now.astimezone(UTC)):
+        asked = await enqueue_backup(redis, settings, tenant, "scheduled", now)
         if asked.queued:
             queued[tenant.slug] = asked.backup_id
     return queued

@@ -32,7 +32,7 @@ from dangan.workers.audit import (
     prune_audit_trail,
 )
 from dangan.workers.backup_keeping import backup_upkeep, keep_tenant_backups
-from dangan.workers.backups import ARQ_GRACE_SECONDS, backup_tenant, nightly_backups
+from dangan.workers.backups import ARQ_GRACE_SECONDS, backup_tenant, scheduled_backups
 from dangan.workers.jobs import (
     expire_share_grants,
     migrate_all_tenants,
@@ -156,12 +156,8 @@ def build_worker(
                 hour={4},
                 minute={15},
             ),
-            _cron(
-                settings,
-                nightly_backups,
-                hour={settings.backup_hour},
-                minute={settings.backup_minute},
-            ),
+            # Each tenant at its own time (DANGAN_BACKUP_HOUR:MINUTE by default).
+            _cron(settings, scheduled_backups, minute=set(range(0, 60, 5))),
         ],
         "redis_settings": RedisSettings.from_dsn(endpoints.redis_url),
         "queue_name": settings.queue_name,

@@ -127,3 +127,18 @@ async def test_prune_dry_run_names_what_is_kept(env: dict[str, str], tenant: Ten
     assert pruned.returncode == 0, pruned.stdout + pruned.stderr
     assert f"{tenant.slug}: kept 1, would remove 0" in pruned.stdout
     assert f"keep {backup} until" in pruned.stdout and "daily" in pruned.stdout
+
+
+async def test_a_tenant_gets_its_own_backup_time_then_the_default_again(
+    env: dict[str, str], tenant: TenantRef
+) -> None:
+    shown = dangan(env, "backup", "schedule", "--tenant", tenant.slug)
+    assert f"{tenant.slug}: scheduled backups daily at 00:30 UTC (the default)" in shown.stdout
+    own = dangan(env, "backup", "schedule", "--tenant", tenant.slug, "--at", "02:45")
+    assert "daily at 02:45 UTC (its own)" in own.stdout, own.stdout + own.stderr
+    off = dangan(env, "backup", "schedule", "--tenant", tenant.slug, "--off")
+    assert "off (on-demand backups only)" in off.stdout
+    back = dangan(env, "backup", "schedule", "--tenant", tenant.slug, "--default")
+    assert "(the default)" in back.stdout
+    bad = dangan(env, "backup", "schedule", "--tenant", tenant.slug, "--at", "25:00")
+    assert bad.returncode == 2 and "hour must be 0-23" in bad.stdout + bad.stderr

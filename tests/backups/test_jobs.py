@@ -25,18 +25,19 @@ from dangan.alarms.webhook import verify_signature
 from dangan.backups.catalogue import BackupRun, find_run, list_backups
 from dangan.backups.manifest import backup_prefix, manifest_key
 from dangan.backups.reader import verify_backup
+from dangan.backups.schedule import Schedule, default_schedule, set_schedule, tenant_schedule
 from dangan.backups.slots import backup_id, job_id
 from dangan.backups.status import backup_status, run_state, run_status
 from dangan.backups.store import BackupStore
 from dangan.backups.writer import lock_key
 from dangan.devstack import Endpoints
-from dangan.services.errors import Forbidden
+from dangan.services.errors import BadUserInput, Forbidden
 from dangan.services.people import caller_for, create_user
 from dangan.settings import Settings
 from dangan.storage import ObjectStore
 from dangan.tenants.registry import list_tenants
 from dangan.tenants.scope import TenantRef, raw_connection, run_in_tenant
-from dangan.workers.backups import enqueue_backup, nightly_backups, retry_delay
+from dangan.workers.backups import enqueue_backup, queue_due_backups, retry_delay
 from dangan.workers.progress import read
 from dangan.workers.settings import build_alarm_worker, build_backup_worker
 from tests.alarms.conftest import Receiver
@@ -368,22 +369,44 @@ async def test_a_last_try_cut_off_is_recorded_as_a_failure_on_the_next_delivery(
     assert await list_backups(tenant.id) == []
 
 
-async def test_the_nightly_cron_queues_each_tenants_backup_once_a_day(
-    jobs: Jobs, world: World
-) -> None:
-    ctx = {"redis": jobs.queue, "settings": jobs.settings}
+async def test_each_tenant_is_queued_once_a_day_at_its_own_time(jobs: Jobs, world: World) -> None:
     tenants = [t for t in await list_tenants() if t.status != "provisioning"]
-    day = backup_id("scheduled", datetime.now(UTC))
+    alpha, beta = world["alpha"].ref, world["beta"].ref
+    day = datetime(2031, 5, 6, tzinfo=UTC)  # a day no other test backs anything up on
+    slot = backup_id("scheduled", day)
+    await set_schedule(alpha, hour=6, minute=15)
+    await set_schedule(beta, hour=None, minute=0, enabled=False)
+    try:
+        early = await queue_due_backups(jobs.queue, jobs.settings, day.replace(hour=0, minute=29))
+        default = await queue_due_backups(jobs.queue, jobs.settings, day.replace(hour=0, minute=30))
+        again = await queue_due_backups(jobs.queue, jobs.settings, day.replace(hour=5, minute=0))
+        own = await queue_due_backups(jobs.queue, jobs.settings, day.replace(hour=6, minute=20))
+    finally:
+        await set_schedule(alpha, hour=None, minute=0)
+        await set_schedule(beta, hour=None, minute=0)
 
-    first = await nightly_backups(ctx)
-    again = await nightly_backups(ctx)
-
-    assert first == {t.slug: day for t in tenants} and again == {}
-    for tenant in tenants:
-        ident = job_id(jobs.settings.redis_namespace, tenant.slug, day)
+    assert early == {} and again == {}
+    others = {t.slug for t in tenants} - {alpha.slug, beta.slug}
+    assert default == dict.fromkeys(others, slot)
+    assert own == {alpha.slug: slot}  # beta's scheduled backups are off
+    for tenant in [t for t in tenants if t.slug != beta.slug]:
+        ident = job_id(jobs.settings.redis_namespace, tenant.slug, slot)
         assert await jobs.job(ident).status() == JobStatus.queued
         info = await jobs.job(ident).info()
-        assert info is not None and info.args == (tenant.slug, day, "scheduled")
+        assert info is not None and info.args == (tenant.slug, slot, "scheduled")
+    assert (await tenant_schedule(jobs.settings, alpha)).own is False
+
+
+def test_a_schedule_says_what_it_is(settings: Settings) -> None:
+    assert default_schedule(settings).describe() == "daily at 00:30 UTC (the default)"
+    assert Schedule(6, 5, True, True).describe() == "daily at 06:05 UTC (its own)"
+    assert Schedule(0, 0, False, True).describe() == "off (on-demand backups only)"
+
+
+async def test_a_bad_hour_is_named(world: World) -> None:
+    with pytest.raises(BadUserInput, match="hour must be 0-23") as raised:
+        await set_schedule(world["alpha"].ref, hour=24, minute=0)
+    assert raised.value.field == "hour"
 
 
 def _run(status: str, updated: datetime) -> BackupRun:

@@ -164,4 +164,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX retired_schema_tenant ON public.retired_schema (tenant_id);
         """,
     ),
+    Migration(
+        6,
+        "per-tenant backup schedules",
+        """
+        -- When a tenant's scheduled backup starts (UTC), if not at the deployment's
+        -- DANGAN_BACKUP_HOUR:MINUTE; enabled false: no scheduled backups (on-demand ones
+        -- still run). No row: the deployment's default.
+        CREATE TABLE public.backup_schedule (
+            tenant_id  integer PRIMARY KEY REFERENCES public.tenant(id) ON DELETE CASCADE,
+            hour       integer NOT NULL CHECK (hour BETWEEN 0 AND 23),
+            minute     integer NOT NULL CHECK (minute BETWEEN 0 AND 59),
+            enabled    boolean NOT NULL DEFAULT true,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        """,
+    ),
 )
