@@ -61,7 +61,9 @@ class Alert:
     rule: str
     severity: AlertSeverity
     status: AlertStatus
-    actor_kind: str = strawberry.field(description="user, app, or anonymous (by address)")
+    actor_kind: str = strawberry.field(
+        description="user, app, anonymous (by address), or system (a failed backup)"
+    )
     actor_id: int | None
     actor_name: str | None
     client_address: str | None = strawberry.field(description="The latest address seen")
