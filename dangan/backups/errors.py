@@ -15,3 +15,7 @@ class BackupMissing(BackupError):
     """No such backup: no manifest under its name (it never finished, or is not there)."""
 
     code = "NOT_FOUND"
+
+
+class BackupBusy(BackupError):
+    """Another run of this tenant's backup holds the tenant's backup lock."""

@@ -42,6 +42,7 @@ from dangan.backups.keeping import Keeper, KeepPolicy, choose
 from dangan.backups.manifest import PREFIX
 from dangan.backups.reader import open_backup
 from dangan.backups.store import BackupStore
+from dangan.backups.transient import describe
 from dangan.backups.writer import adopt_backup
 from dangan.settings import Settings
 from dangan.storage import ObjectStore, ObjectVersion
@@ -162,7 +163,7 @@ async def prune_backups(
             except Exception as exc:
                 if bucket is main:
                     raise
-                report.problems.append(f"replica: {_reason(exc)}")
+                report.problems.append(f"replica: {describe(exc)}")
         if not dry_run:
             for backup, until in report.locked.items():
                 await note_locked(conn, tenant.id, backup, until)
@@ -219,7 +220,7 @@ async def _replica(store: BackupStore, tenant: TenantRef, report: PruneReport) -
     try:
         backups = await _listing(store.replica, tenant)
     except Exception as exc:
-        report.problems.append(f"replica: {_reason(exc)}")
+        report.problems.append(f"replica: {describe(exc)}")
         return None
     return _Bucket("replica", store.replica, store.replica_lock_mode, backups)
 
@@ -260,7 +261,7 @@ async def _lock(
             if bucket is main and not isinstance(exc, (BackupError, S3Error)):
                 raise
             report.problems.append(
-                f"{keeper.id}: not locked in the {bucket.name} bucket: {_reason(exc)}"
+                f"{keeper.id}: not locked in the {bucket.name} bucket: {describe(exc)}"
             )
             done = False
     if done:
@@ -388,11 +389,3 @@ async def _remove_strays(
             continue
         if report.dry_run or await _remove_version(bucket, backup, version, report):
             report.strays += 1
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, BackupError):
-        return exc.message
-    if isinstance(exc, S3Error):
-        return f"object storage refused: {exc.code}"
-    return f"{exc.__class__.__name__}: {exc}"

@@ -34,6 +34,7 @@ from dangan.backups.keeping import KeepPolicy, choose
 from dangan.backups.manifest import Manifest, ObjectEntry, manifest_key
 from dangan.backups.reader import open_backup
 from dangan.backups.store import BackupStore
+from dangan.backups.transient import describe
 from dangan.settings import Settings
 from dangan.storage import ObjectStore
 from dangan.tenants.scope import TenantRef, tenant_part
@@ -149,14 +150,6 @@ async def replicate_backup(
     return ReplicaOutcome(manifest.backup_id, copied)
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, BackupError):
-        return exc.message
-    if isinstance(exc, S3Error):
-        return f"the replica refused: {exc.code}"
-    return f"cannot copy to the replica: {exc.__class__.__name__}"
-
-
 Progress = Callable[[int, int], Awaitable[None]]
 
 
@@ -200,3 +193,9 @@ async def replicate_pending(
         if progress is not None:
             await progress(len(outcomes), len(pending))
     return outcomes
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a copy failed, in the words of :func:`describe`, naming the replica (whose
+    failures would otherwise read like the main bucket's "object storage …")."""
+    return describe(exc).replace("object storage", "the replica", 1)

@@ -19,8 +19,7 @@ import asyncpg
 import urllib3.exceptions
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from dangan.backups.errors import BackupError
-from dangan.backups.writer import BackupBusy
+from dangan.backups.errors import BackupBusy, BackupError
 
 # SQLSTATE classes: 08 connection exception, 57 operator intervention (shutdown,
 # cannot connect now, canceled), 53 insufficient resources, 40 transaction rollback.

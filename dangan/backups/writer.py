@@ -42,7 +42,7 @@ from dangan.backups.catalogue import (
     record_backup,
     start_run,
 )
-from dangan.backups.errors import BackupError
+from dangan.backups.errors import BackupBusy, BackupError
 from dangan.backups.keys import DataKey, tenant_data_key
 from dangan.backups.manifest import (
     AttachmentEntry,
@@ -56,6 +56,7 @@ from dangan.backups.reader import open_backup
 from dangan.backups.replica import replicate_backup
 from dangan.backups.snapshot import TableCopy, TableSink, schema_relations, take_snapshot
 from dangan.backups.store import BackupStore
+from dangan.backups.transient import describe
 from dangan.backups.upload import SealedUpload, Uploaded
 from dangan.settings import Settings
 from dangan.storage import ObjectStore
@@ -74,10 +75,6 @@ class BackupProgress:
 
 
 Progress = Callable[[BackupProgress], Awaitable[None]]
-
-
-class BackupBusy(BackupError):
-    """Another run of this tenant's backup holds the tenant's backup lock."""
 
 
 @dataclass(frozen=True)
@@ -172,19 +169,9 @@ async def run_backup(
     except BackupBusy:
         raise
     except Exception as exc:
-        await fail_run(tenant.id, backup, _reason(exc))
+        await fail_run(tenant.id, backup, describe(exc))
         raise
     return BackupOutcome(record, made=True)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, BackupError):
-        return exc.message
-    if isinstance(exc, S3Error):
-        return f"object storage refused: {exc.code}"
-    if isinstance(exc, OSError):
-        return f"cannot reach a server: {exc.__class__.__name__}: {exc}"
-    return f"internal error: {exc.__class__.__name__}"
 
 
 async def adopt_backup(

@@ -11,9 +11,8 @@ import urllib3
 from minio.error import S3Error, ServerError
 from tortoise.exceptions import OperationalError
 
-from dangan.backups.errors import BackupError
+from dangan.backups.errors import BackupBusy, BackupError
 from dangan.backups.transient import describe, is_transient
-from dangan.backups.writer import BackupBusy
 from dangan.storage import ObjectStore
 
 
