@@ -29,6 +29,7 @@ from dangan.backups.reader import OpenBackup, open_backup
 from dangan.backups.snapshot import Snapshot, TableCopy
 from dangan.backups.spool import Spool, put_back_files, spooled
 from dangan.backups.store import BackupStore
+from dangan.backups.transient import describe
 from dangan.services.errors import DanganError
 from dangan.services.retention.objects import remove_queued_objects, unwanted_objects
 from dangan.services.retention.redestruction import (
@@ -225,7 +226,9 @@ async def drill_backup(
                 on_table=_counter(step, "loading", tables),
             )
     except Exception as exc:
-        message = exc.message if isinstance(exc, DanganError) else f"internal error: {exc!r}"
+        # Read by the tenant's admins and auditors (backups, the compliance report): a
+        # domain error's message, or the kind of failure — never a raw exception's text.
+        message = exc.message if isinstance(exc, DanganError) else describe(exc)
         await _drilled(tenant, backup, log, message)
         raise
     await _drilled(tenant, backup, log, None, rows=loaded.rows)
